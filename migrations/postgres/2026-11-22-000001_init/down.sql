@@ -1,0 +1,10 @@
+DROP TABLE api_tokens;
+DROP TABLE audit_events;
+DROP TABLE email_outbox;
+DROP TABLE invitations;
+DROP TABLE group_role_bindings;
+DROP TABLE group_memberships;
+DROP TABLE member_groups;
+DROP TABLE members;
+DROP TABLE users;
+DROP TABLE organizations;

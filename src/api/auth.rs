@@ -1,0 +1,107 @@
+//! Bearer authentication for both doors, as middleware on each door's scope, so that no route of a
+//! door can be reached without a valid token. Each door renders the failure in its own format.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{AuthError, Principal, authenticate};
+use crate::domain::Scope;
+use crate::domain::audit::{AuditContext, Channel};
+use crate::scim::ScimError;
+use crate::service::ServiceError;
+
+/// Longest Authorization header value looked at; anything longer is not one of ours.
+const MAX_TOKEN_LEN: usize = 4096;
+
+fn bearer_token(req: &ServiceRequest) -> Result<String, AuthError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.to_owned())
+}
+
+async fn authenticate_request(req: &ServiceRequest) -> Result<Principal, AuthError> {
+    let token = bearer_token(req)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered on the app")
+        .clone();
+    match web::block(move || authenticate(&state.db, &state.signer, &token, crate::domain::now()))
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(AuthError::Storage(crate::storage::StorageError::Corrupt(
+            "authentication task cancelled".into(),
+        ))),
+    }
+}
+
+/// The native door: any valid token of the organization; endpoints check permissions themselves.
+pub async fn require_api_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let principal = authenticate_request(&req).await.map_err(ApiError::from)?;
+    req.extensions_mut().insert(principal);
+    next.call(req).await
+}
+
+/// The SCIM door: a valid token carrying the `scim` scope.
+pub async fn require_scim_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let principal = authenticate_request(&req).await.map_err(|e| match e {
+        AuthError::Storage(s) => super::scim::error_from_service(ServiceError::from(s)),
+        other => ScimError::unauthorized(other.to_string()),
+    })?;
+    if !principal.has_scope(Scope::Scim) {
+        return Err(ScimError::forbidden("this token does not carry the scim scope").into());
+    }
+    req.extensions_mut().insert(principal);
+    next.call(req).await
+}
+
+/// The caller's network context, recorded on audit events.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn audit_context(&self, principal: &Principal, channel: Channel) -> AuditContext {
+        principal.audit_context(channel, self.ip_address.clone(), self.user_agent.clone())
+    }
+}
+
+impl FromRequest for RequestMeta {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect());
+        ready(Ok(RequestMeta {
+            ip_address: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent,
+        }))
+    }
+}

@@ -1,0 +1,108 @@
+//! Audit events: who did what, through which door, to whom.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::{MemberId, OrganizationId};
+
+/// The door a change came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Api,
+    Scim,
+    Cli,
+    System,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Api => "api",
+            Channel::Scim => "scim",
+            Channel::Cli => "cli",
+            Channel::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who acted, and the request's context, as recorded on every event it causes.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    /// The acting identity: the member's `user_id` (or member id while unregistered), or `token:<id>`
+    /// for an integration token, or `cli` / `system`.
+    pub actor: String,
+    pub actor_member_id: Option<MemberId>,
+    pub channel: Channel,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 of the bearer token, base64url; never the token.
+    pub token_hash: Option<String>,
+}
+
+impl AuditContext {
+    pub fn cli() -> Self {
+        Self {
+            actor: "cli".into(),
+            actor_member_id: None,
+            channel: Channel::Cli,
+            ip_address: None,
+            user_agent: None,
+            token_hash: None,
+        }
+    }
+
+    pub fn system() -> Self {
+        Self {
+            actor: "system".into(),
+            channel: Channel::System,
+            ..Self::cli()
+        }
+    }
+}
+
+/// One event to write, in the same transaction as the change it records.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub organization_id: OrganizationId,
+    pub event_name: &'static str,
+    pub subject_member_id: Option<MemberId>,
+    /// Ids of what was touched and any detail worth keeping (never a secret).
+    pub metadata: Map<String, Value>,
+}
+
+impl NewAuditEvent {
+    pub fn new(organization_id: OrganizationId, event_name: &'static str) -> Self {
+        Self {
+            organization_id,
+            event_name,
+            subject_member_id: None,
+            metadata: Map::new(),
+        }
+    }
+
+    pub fn about(mut self, member_id: MemberId) -> Self {
+        self.subject_member_id = Some(member_id);
+        self.metadata
+            .insert("member_id".into(), Value::String(member_id.to_string()));
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// Event names (seed 000's style).
+pub mod events {
+    pub const ORGANIZATION_CREATE: &str = "team.create";
+    pub const TOKEN_CREATE: &str = "api_token.create";
+    pub const TOKEN_REVOKE: &str = "api_token.revoke";
+}

@@ -1,0 +1,8 @@
+//! The SCIM 2.0 protocol: pure code, no database and no HTTP.
+
+pub mod error;
+
+pub use error::{ScimError, ScimType};
+
+/// The media type of every SCIM response (RFC 7644 §3.1).
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";

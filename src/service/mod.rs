@@ -1,0 +1,53 @@
+//! Use cases. Each public function is one transaction that makes the change and writes its audit
+//! event(s) together. Blocking: the HTTP layer calls these through `web::block`.
+
+pub mod bootstrap;
+pub mod organizations;
+pub mod tokens;
+
+use crate::domain::InvalidValue;
+use crate::storage::StorageError;
+
+/// What a use case can refuse or fail with; each door maps it to its own error format.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(#[from] InvalidValue),
+    #[error("{message}")]
+    Conflict {
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Storage(StorageError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(err: StorageError) -> Self {
+        ServiceError::Storage(err)
+    }
+}
+
+impl ServiceError {
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Conflict {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Parses a stored column back into a domain type; a failure means the row is corrupt.
+pub(crate) fn stored<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, StorageError> {
+    value
+        .parse()
+        .map_err(|_| StorageError::Corrupt(format!("column {column} holds {value:?}")))
+}

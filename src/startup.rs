@@ -1,0 +1,118 @@
+//! Building and running the server. `Application::build` can bind port 0, so tests start the real
+//! server exactly as `roster serve` does.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::api::{self, AppState};
+use crate::auth::{self, IssuedToken, TokenSigner};
+use crate::config::Settings;
+use crate::service::bootstrap::bootstrap_if_empty;
+use crate::service::organizations::Organization;
+use crate::storage::{self, Database, PoolSettings};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    bootstrap: Option<(Organization, IssuedToken)>,
+}
+
+impl Application {
+    /// Opens and migrates the database, bootstraps an empty one (if enabled), and binds the listener.
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        let (db, signer) = open_database(&settings)?;
+        let applied = {
+            let mut conn = db.get().context("cannot connect to the database")?;
+            storage::run_migrations(&mut conn).context("cannot migrate the database")?
+        };
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "database migrated");
+        }
+
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        settings.listen = listener.local_addr()?;
+        let port = settings.listen.port();
+
+        let bootstrap = if settings.bootstrap {
+            bootstrap_if_empty(
+                &db,
+                &signer,
+                chrono::Duration::days(settings.token_ttl_days),
+            )
+            .context("bootstrap failed")?
+        } else {
+            None
+        };
+
+        let state = AppState {
+            db,
+            signer,
+            settings: Arc::new(settings),
+        };
+        let server = {
+            let state = state.clone();
+            let workers = state.settings.workers;
+            let max_body = state.settings.max_body_bytes;
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(TracingLogger::default())
+                    .app_data(web::Data::new(state.clone()))
+                    .app_data(web::PayloadConfig::new(max_body))
+                    .configure(|cfg| api::configure(cfg, max_body))
+            })
+            .workers(workers)
+            .listen(listener)?
+            .run()
+        };
+        Ok(Application {
+            port,
+            server,
+            state,
+            bootstrap,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The organization and token created on first start, if this start created them.
+    pub fn bootstrap(&self) -> Option<&(Organization, IssuedToken)> {
+        self.bootstrap.as_ref()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The pool and the token signer for these settings (the signing key file is created on first use).
+pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, TokenSigner)> {
+    let key = match &settings.signing_key {
+        Some(key) => key.clone(),
+        None => auth::load_or_create_signing_key(&settings.signing_key_path())
+            .map_err(anyhow::Error::msg)?,
+    };
+    let signer = TokenSigner::new(&key, settings.token_audience.clone());
+    let db = Database::open(
+        &settings.database_url,
+        &PoolSettings {
+            max_size: settings.db_pool_size,
+            ..PoolSettings::default()
+        },
+    )
+    .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+    Ok((db, signer))
+}

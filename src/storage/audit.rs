@@ -1,0 +1,98 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::{DbConnection, StorageResult};
+use crate::domain::audit::{AuditContext, NewAuditEvent};
+use crate::domain::{MemberId, OrganizationId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEventRow {
+    pub id: String,
+    pub organization_id: String,
+    pub actor: String,
+    pub actor_member_id: Option<String>,
+    pub channel: String,
+    pub event_name: String,
+    pub subject_member_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub token_hash: Option<String>,
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Writes one event. Call it inside the transaction of the change it records.
+pub fn insert_audit_event(
+    conn: &mut DbConnection,
+    context: &AuditContext,
+    event: &NewAuditEvent,
+    now: NaiveDateTime,
+) -> StorageResult<AuditEventRow> {
+    let row = AuditEventRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        organization_id: event.organization_id.to_string(),
+        actor: context.actor.clone(),
+        actor_member_id: context.actor_member_id.map(|m| m.to_string()),
+        channel: context.channel.as_str().to_owned(),
+        event_name: event.event_name.to_owned(),
+        subject_member_id: event.subject_member_id.map(|m| m.to_string()),
+        ip_address: context.ip_address.clone(),
+        user_agent: context.user_agent.clone(),
+        token_hash: context.token_hash.clone(),
+        metadata: serde_json::Value::Object(event.metadata.clone()).to_string(),
+        created_at: now,
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// Which events to list: one organization, optionally one member (as actor or as subject), in a
+/// time window, oldest first.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub member_id: Option<MemberId>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Returns the page and the total number of matching events.
+pub fn list_audit_events(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &AuditQuery,
+) -> StorageResult<(Vec<AuditEventRow>, i64)> {
+    let filtered = || {
+        let mut q = audit_events::table
+            .filter(audit_events::organization_id.eq(organization_id.to_string()))
+            .into_boxed();
+        if let Some(member) = query.member_id {
+            let member = member.to_string();
+            q = q.filter(
+                audit_events::actor_member_id
+                    .eq(member.clone())
+                    .or(audit_events::subject_member_id.eq(member)),
+            );
+        }
+        if let Some(from) = query.from {
+            q = q.filter(audit_events::created_at.ge(from));
+        }
+        if let Some(to) = query.to {
+            q = q.filter(audit_events::created_at.le(to));
+        }
+        q
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((audit_events::created_at, audit_events::id))
+        .offset(query.offset)
+        .limit(query.limit)
+        .select(AuditEventRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}

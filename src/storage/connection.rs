@@ -1,0 +1,347 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+
+use super::StorageError;
+
+/// One connection type for both backends; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL whose scheme has been recognised. Anything else is an error: a typo in a
+/// PostgreSQL URL must never silently become a new SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    /// What the driver is given: the SQLite file path, or the libpq URL.
+    target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, StorageError> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self {
+                backend: Backend::Postgres,
+                target: raw.to_owned(),
+            });
+        }
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StorageError::InvalidUrl(
+                    "sqlite URL without a file path".into(),
+                ));
+            }
+            return Ok(Self {
+                backend: Backend::Sqlite,
+                target: path.to_owned(),
+            });
+        }
+        Err(StorageError::InvalidUrl(format!(
+            "unrecognised scheme in {:?}; use sqlite://PATH or postgres://…",
+            redact(raw)
+        )))
+    }
+
+    pub fn sqlite_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            target: path.into().to_string_lossy().into_owned(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The SQLite file, if this is SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.target))
+    }
+
+    pub fn connect(&self) -> Result<DbConnection, StorageError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn =
+                    PgConnection::establish(&self.target).map_err(StorageError::Connection)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            Backend::Sqlite => {
+                if let Some(parent) = PathBuf::from(&self.target)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StorageError::InvalidUrl(format!(
+                            "cannot create the directory {}: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                let mut conn =
+                    SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
+                // busy_timeout first: switching to WAL takes a lock another connection may hold.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", redact(&self.target))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.backend {
+            Backend::Sqlite => write!(f, "sqlite://{}", self.target),
+            Backend::Postgres => f.write_str(&redact(&self.target)),
+        }
+    }
+}
+
+/// Hides the password of a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _password)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+/// The r2d2 connection manager: connects to the configured backend and applies its session settings.
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<DbConnection, StorageError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        conn.batch_execute("SELECT 1").map_err(StorageError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        // Diesel's check: a connection returned in the middle of a transaction is discarded.
+        diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 8,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub type DbPool = Pool<Manager>;
+pub type PooledDb = PooledConnection<Manager>;
+
+/// The pool and the backend it talks to. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: DbPool,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Opens a pool. Fails fast (one connection is made at once) so a wrong URL stops start-up.
+    pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StorageError> {
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connect_timeout)
+            .test_on_check_out(false)
+            .build(Manager { url: url.clone() })?;
+        Ok(Self {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn get(&self) -> Result<PooledDb, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot for multi-query reads).
+    pub fn read<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let mut conn = self.get()?;
+        conn.transaction(|c| f(c).map_err(Wrapped::Inner))
+            .map_err(Wrapped::into_inner)
+    }
+
+    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken up front,
+    /// so two writers queue on the busy timeout instead of failing on a lock upgrade), a plain
+    /// transaction on PostgreSQL. Commits when `f` returns `Ok`, rolls back otherwise.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let mut conn = self.get()?;
+        write_transaction(&mut conn, f)
+    }
+}
+
+/// See [`Database::write`]; usable on a connection the caller already holds.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StorageError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgres(_) => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
+        }
+    }
+    .map_err(|e| E::from(e.into()))?;
+    match f(conn) {
+        Ok(value) => {
+            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
+                    Err(E::from(e.into()))
+                }
+            }
+        }
+        Err(err) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+                .map_err(|e| E::from(e.into()))?;
+            Err(err)
+        }
+    }
+}
+
+/// Lets `Connection::transaction` carry the caller's error type through diesel's `From<diesel::Error>` bound.
+enum Wrapped<E> {
+    Inner(E),
+    Diesel(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for Wrapped<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        Wrapped::Diesel(e)
+    }
+}
+
+impl<E: From<StorageError>> Wrapped<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Wrapped::Inner(e) => e,
+            Wrapped::Diesel(e) => E::from(StorageError::from(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_by_scheme_only() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/roster.db")
+                .unwrap()
+                .backend(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:/tmp/x.db")
+                .unwrap()
+                .sqlite_path()
+                .unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        for bad in [
+            "data/roster.db",
+            "mysql://u@h/db",
+            "postgre://u@h/db",
+            "sqlite://",
+            "",
+        ] {
+            assert!(
+                DatabaseUrl::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:hunter2@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            format!(
+                "{}",
+                DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap()
+            ),
+            "postgres://u:***@h/db"
+        );
+    }
+}

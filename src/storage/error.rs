@@ -1,0 +1,60 @@
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What can go wrong below the service layer. Constraint violations are kept apart from failures so
+/// that callers can turn them into 409s.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    /// A unique index refused the row; `constraint` names the index when the backend tells which.
+    #[error("uniqueness violation on {constraint}")]
+    UniqueViolation { constraint: String },
+    #[error("foreign key violation: {0}")]
+    ForeignKeyViolation(String),
+    #[error("the database URL is invalid: {0}")]
+    InvalidUrl(String),
+    #[error("could not connect to the database")]
+    Connection(#[source] diesel::ConnectionError),
+    #[error("no database connection available")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Query(#[source] DieselError),
+}
+
+impl From<DieselError> for StorageError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => StorageError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StorageError::UniqueViolation {
+                    constraint: info
+                        .constraint_name()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| {
+                            // SQLite names the columns, not the index: "UNIQUE constraint failed: members.organization_id, members.email_ci"
+                            info.message()
+                                .rsplit(": ")
+                                .next()
+                                .unwrap_or(info.message())
+                                .to_owned()
+                        }),
+                }
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                StorageError::ForeignKeyViolation(info.message().to_owned())
+            }
+            other => StorageError::Query(other),
+        }
+    }
+}
+
+impl StorageError {
+    /// True when a unique index on `column` refused the write (works with both backends' messages).
+    pub fn is_unique_on(&self, column: &str) -> bool {
+        matches!(self, StorageError::UniqueViolation { constraint } if constraint.contains(column))
+    }
+}

@@ -1,0 +1,32 @@
+//! Persistence: one diesel schema and one set of queries over SQLite and PostgreSQL.
+//!
+//! Every function that reads or writes tenant data takes the organization id as a required argument
+//! and puts it in the `WHERE` clause; nothing here reads across organizations except the operator's
+//! organization listing. Functions are synchronous and take a connection: the caller decides the
+//! transaction (see [`Database::write`]) and runs it off the async workers.
+
+mod audit;
+mod connection;
+mod error;
+mod members;
+mod migrations;
+mod organizations;
+pub mod schema;
+mod tokens;
+
+pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
+pub use connection::{
+    Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction,
+};
+pub use error::StorageError;
+pub use members::{MemberRow, NewMember, find_member, find_member_by_user_name, insert_member};
+pub use migrations::run_migrations;
+pub use organizations::{
+    OrganizationRow, count_organizations, create_organization, find_organization,
+    list_organizations, lock_for_bootstrap,
+};
+pub use tokens::{
+    ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token,
+};
+
+pub type StorageResult<T> = Result<T, StorageError>;

@@ -1,0 +1,172 @@
+// One schema for both backends; see migrations/{sqlite,postgres}.
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        default_role -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_ci -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        created_at -> Timestamp,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> Text,
+        organization_id -> Text,
+        user_id -> Nullable<Text>,
+        user_name -> Text,
+        user_name_ci -> Text,
+        external_id -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        email_ci -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        role -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        scim_attributes -> Text,
+        scim_deleted_at -> Nullable<Timestamp>,
+        removed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        added_date -> Timestamp,
+        updated_at -> Timestamp,
+        last_login -> Nullable<Timestamp>,
+        deactivated_date -> Nullable<Timestamp>,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    member_groups (id) {
+        id -> Text,
+        organization_id -> Text,
+        display_name -> Text,
+        display_name_ci -> Text,
+        external_id -> Nullable<Text>,
+        description -> Nullable<Text>,
+        scim_attributes -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_memberships (group_id, member_id) {
+        group_id -> Text,
+        member_id -> Text,
+        organization_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_role_bindings (group_id) {
+        group_id -> Text,
+        organization_id -> Text,
+        role -> Text,
+        source -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        organization_id -> Text,
+        member_id -> Text,
+        token_hash -> Text,
+        email -> Text,
+        status -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        organization_id -> Text,
+        invitation_id -> Nullable<Text>,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        organization_id -> Text,
+        actor -> Text,
+        actor_member_id -> Nullable<Text>,
+        channel -> Text,
+        event_name -> Text,
+        subject_member_id -> Nullable<Text>,
+        ip_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        token_hash -> Nullable<Text>,
+        metadata -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        scopes -> Text,
+        member_id -> Nullable<Text>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(members -> organizations (organization_id));
+diesel::joinable!(group_memberships -> member_groups (group_id));
+diesel::joinable!(group_memberships -> members (member_id));
+diesel::joinable!(invitations -> members (member_id));
+diesel::joinable!(api_tokens -> organizations (organization_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    members,
+    member_groups,
+    group_memberships,
+    group_role_bindings,
+    invitations,
+    email_outbox,
+    audit_events,
+    api_tokens,
+);
