@@ -71,6 +71,14 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The URL with its password, for handing to another roster process. Never log this.
+    pub fn to_string_unredacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}", self.target),
+            Backend::Postgres => self.target.clone(),
+        }
+    }
+
     /// The SQLite file, if this is SQLite.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.target))

@@ -9,7 +9,7 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Arbitrary but fixed: the advisory lock every roster instance takes while migrating.
-const MIGRATION_LOCK_KEY: i64 = 0x726f_7374_6572; // "roster"
+pub const MIGRATION_LOCK_KEY: i64 = 0x726f_7374_6572; // "roster"
 
 /// Applies pending migrations and returns the versions applied (empty when up to date).
 ///

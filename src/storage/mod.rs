@@ -20,7 +20,7 @@ pub use connection::{
 };
 pub use error::StorageError;
 pub use members::{MemberRow, NewMember, find_member, find_member_by_user_name, insert_member};
-pub use migrations::run_migrations;
+pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{
     OrganizationRow, count_organizations, create_organization, find_organization,
     list_organizations, lock_for_bootstrap,

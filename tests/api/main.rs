@@ -1,1 +1,10 @@
+//! roster's one integration-test binary. Every test here runs twice, on SQLite and on PostgreSQL
+//! (see `both_backends!`); the PostgreSQL runs need ROSTER_TEST_DATABASE_URL.
 
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod cli;
+mod health;
+mod storage;

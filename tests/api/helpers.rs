@@ -1,0 +1,209 @@
+//! Test harness: a fresh database per test and the real server on port 0.
+
+use std::sync::OnceLock;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use roster::auth::TokenSigner;
+use roster::config::Settings;
+use roster::domain::audit::AuditContext;
+use roster::domain::{OrganizationId, Role, Scope};
+use roster::service::{organizations, tokens};
+use roster::startup::Application;
+use roster::storage::{Database, DatabaseUrl, PoolSettings};
+
+/// Generates `mod NAME { sqlite, postgres }` tests calling `async fn NAME(backend: Backend)`.
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::skip_postgres() {
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PG_URL_VAR: &str = "ROSTER_TEST_DATABASE_URL";
+/// Set (by CI) to make a missing PostgreSQL a failure instead of a skip.
+pub const REQUIRE_PG_VAR: &str = "ROSTER_TEST_REQUIRE_POSTGRES";
+
+pub fn postgres_base_url() -> Option<String> {
+    std::env::var(PG_URL_VAR).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// True when PostgreSQL tests must be skipped; panics instead when they are required.
+pub fn skip_postgres() -> bool {
+    if postgres_base_url().is_some() {
+        return false;
+    }
+    if std::env::var(REQUIRE_PG_VAR).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE_PG_VAR}=1 but {PG_URL_VAR} is not set: the PostgreSQL tests cannot run");
+    }
+    eprintln!("skipped: {PG_URL_VAR} is not set");
+    true
+}
+
+/// A database of its own for one test: a temp SQLite file, or a fresh PostgreSQL schema (dropped at
+/// the end) reached through `search_path`.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    pub dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn create(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: DatabaseUrl::sqlite_file(dir.path().join("roster.db")),
+                dir,
+                pg_schema: None,
+            },
+            Backend::Postgres => {
+                let base = postgres_base_url().expect("PostgreSQL URL");
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = diesel::PgConnection::establish(&base).expect("connect to the test PostgreSQL");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+                TestDb {
+                    url: DatabaseUrl::parse(&url).expect("valid URL"),
+                    dir,
+                    pg_schema: Some((base, schema)),
+                }
+            }
+        }
+    }
+
+    pub fn open(&self) -> Database {
+        Database::open(&self.url, &PoolSettings::default()).expect("open the test database")
+    }
+
+    /// Opens and migrates.
+    pub fn migrated(&self) -> Database {
+        let db = self.open();
+        roster::storage::run_migrations(&mut db.get().unwrap()).expect("migrations apply");
+        db
+    }
+
+    /// The URL as `roster --database-url` takes it.
+    pub fn url_string(&self) -> String {
+        self.url.to_string_unredacted()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg_schema
+            && let Ok(mut conn) = diesel::PgConnection::establish(base)
+        {
+            let _ = conn.batch_execute(&format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.data_dir = db.dir.path().to_owned();
+    settings.database_url = db.url.clone();
+    settings.workers = 2;
+    settings.bootstrap = false;
+    settings
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            roster::telemetry::init(roster::config::LogFormat::Text, &level);
+        }
+    });
+}
+
+/// The running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub db: Database,
+    pub signer: TokenSigner,
+    pub org: OrganizationId,
+    /// An integration token of `org` with every scope.
+    pub token: String,
+    pub client: reqwest::Client,
+    pub test_db: TestDb,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(TestDb::create(backend), |_| {}).await
+}
+
+pub async fn spawn_app_with(test_db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let mut settings = test_settings(&test_db);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    let (db, signer) = (state.db.clone(), state.signer.clone());
+    let org = create_org(&db, "Test organization");
+    let token = create_token(&db, &signer, org, &Scope::ALL);
+    TestApp {
+        address,
+        db,
+        signer,
+        org,
+        token,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        test_db,
+    }
+}
+
+pub fn create_org(db: &Database, name: &str) -> OrganizationId {
+    organizations::create_organization(db, name, Role::Viewer, &AuditContext::cli())
+        .expect("organization created")
+        .id
+}
+
+pub fn create_token(db: &Database, signer: &TokenSigner, org: OrganizationId, scopes: &[Scope]) -> String {
+    tokens::create_token(
+        db,
+        signer,
+        tokens::CreateToken {
+            organization_id: org,
+            name: "test",
+            scopes,
+            member_id: None,
+            ttl: chrono::Duration::days(1),
+        },
+        &AuditContext::cli(),
+    )
+    .expect("token created")
+    .token
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(&self.token)
+    }
+}

@@ -1,0 +1,212 @@
+//! The storage layer on its own: migrations, uniqueness, and that every function stays inside the
+//! organization it is given.
+
+use std::sync::{Arc, Barrier};
+
+use diesel::prelude::*;
+use roster::domain::audit::{AuditContext, NewAuditEvent};
+use roster::domain::{MemberId, MemberStatus, OrganizationId, Role, UserName};
+use roster::storage::{self, AuditQuery, DbConnection, NewMember, StorageError};
+
+use crate::helpers::{Backend, TestDb, create_org, create_token};
+
+const TABLES: &[&str] = &[
+    "organizations",
+    "users",
+    "members",
+    "member_groups",
+    "group_memberships",
+    "group_role_bindings",
+    "invitations",
+    "email_outbox",
+    "audit_events",
+    "api_tokens",
+];
+
+fn new_member(org: OrganizationId, user_name: &str) -> NewMember {
+    let now = roster::domain::now();
+    let user_name = UserName::parse(user_name).unwrap();
+    NewMember {
+        id: MemberId::new().to_string(),
+        organization_id: org.to_string(),
+        user_id: None,
+        user_name: user_name.as_str().to_owned(),
+        user_name_ci: user_name.key(),
+        external_id: None,
+        display_name: None,
+        first_name: None,
+        last_name: None,
+        email: None,
+        email_ci: None,
+        phone_number: None,
+        role: Role::Viewer.as_str().to_owned(),
+        status: MemberStatus::Pending.as_str().to_owned(),
+        scim_attributes: "{}".to_owned(),
+        added_date: now,
+        updated_at: now,
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count_rows(conn: &mut DbConnection, table: &str) -> i64 {
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+        .get_result::<Count>(conn)
+        .unwrap_or_else(|e| panic!("table {table}: {e}"))
+        .n
+}
+
+async fn migrations_apply_from_empty(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.open();
+    let mut conn = db.get().unwrap();
+    let applied = storage::run_migrations(&mut conn).unwrap();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    for table in TABLES {
+        assert_eq!(count_rows(&mut conn, table), 0, "{table} exists and is empty");
+    }
+    assert!(storage::run_migrations(&mut conn).unwrap().is_empty(), "a second run finds nothing to do");
+}
+
+async fn concurrent_migrations_wait_and_then_find_nothing_to_do(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.open();
+    const RUNNERS: usize = 4;
+    let barrier = Arc::new(Barrier::new(RUNNERS));
+    let handles: Vec<_> = (0..RUNNERS)
+        .map(|_| {
+            let url = test_db.url.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                // Each runner its own connection, as separate instances would have.
+                let mut conn = url.connect().unwrap();
+                barrier.wait();
+                storage::run_migrations(&mut conn)
+            })
+        })
+        .collect();
+    let mut results: Vec<usize> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().expect("every concurrent run succeeds").len())
+        .collect();
+    results.sort();
+    assert_eq!(results, vec![0, 0, 0, 1], "exactly one run applies the migration");
+    assert_eq!(count_rows(&mut db.get().unwrap(), "members"), 0);
+}
+
+/// PostgreSQL only: SQLite's exclusion is its write lock, covered by the concurrent test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_wait_for_the_lock_holder() {
+    if crate::helpers::skip_postgres() {
+        return;
+    }
+    use diesel::connection::SimpleConnection;
+    let test_db = TestDb::create(Backend::Postgres);
+    let key = storage::MIGRATION_LOCK_KEY;
+    let mut holder = test_db.url.connect().unwrap();
+    // Another instance is migrating: it holds the lock.
+    holder.batch_execute(&format!("SELECT pg_advisory_lock({key})")).unwrap();
+    let url = test_db.url.clone();
+    let waiting = std::thread::spawn(move || storage::run_migrations(&mut url.connect().unwrap()));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(!waiting.is_finished(), "the second run waits for the lock");
+    assert_eq!(storage::run_migrations(&mut holder).unwrap().len(), 1, "the holder migrates");
+    holder.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).unwrap();
+    assert!(waiting.join().unwrap().unwrap().is_empty(), "then the waiter finds nothing to do");
+}
+
+async fn user_names_are_unique_per_organization_ignoring_case(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.migrated();
+    let a = create_org(&db, "A");
+    let b = create_org(&db, "B");
+    let mut conn = db.get().unwrap();
+    storage::insert_member(&mut conn, a, &new_member(a, "alice@x.com")).unwrap();
+    let err = storage::insert_member(&mut conn, a, &new_member(a, "ALICE@x.com")).unwrap_err();
+    assert!(err.is_unique_on("user_name_ci"), "{err:?}");
+    storage::insert_member(&mut conn, b, &new_member(b, "ALICE@x.com")).expect("another organization may use it");
+    let found = storage::find_member_by_user_name(&mut conn, a, &UserName::parse("Alice@X.com").unwrap())
+        .unwrap()
+        .expect("case-insensitive lookup");
+    assert_eq!(found.user_name, "alice@x.com");
+}
+
+async fn no_storage_function_reads_across_organizations(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.migrated();
+    let signer = roster::auth::TokenSigner::new(&roster::auth::SigningKey::generate(), "roster");
+    let a = create_org(&db, "A");
+    let b = create_org(&db, "B");
+    let token_b = create_token(&db, &signer, b, &[roster::domain::Scope::Scim]);
+    let token_b_id = signer.verify(&token_b).unwrap().jti.parse().unwrap();
+    let mut conn = db.get().unwrap();
+    let member_b = new_member(b, "bob@b.com");
+    storage::insert_member(&mut conn, b, &member_b).unwrap();
+    let member_b_id: MemberId = member_b.id.parse().unwrap();
+    let now = roster::domain::now();
+    storage::insert_audit_event(
+        &mut conn,
+        &AuditContext::cli(),
+        &NewAuditEvent::new(b, "team_member.invite").about(member_b_id),
+        now,
+    )
+    .unwrap();
+
+    // B's rows, asked for as A: nothing.
+    assert!(matches!(storage::find_member(&mut conn, a, member_b_id), Err(StorageError::NotFound)));
+    assert!(
+        storage::find_member_by_user_name(&mut conn, a, &UserName::parse("bob@b.com").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(storage::find_token(&mut conn, a, token_b_id), Err(StorageError::NotFound)));
+    assert!(storage::list_tokens(&mut conn, a).unwrap().is_empty());
+    assert!(!storage::revoke_token(&mut conn, a, token_b_id, now).unwrap(), "A cannot revoke B's token");
+    let query = AuditQuery {
+        member_id: Some(member_b_id),
+        from: None,
+        to: None,
+        offset: 0,
+        limit: 100,
+    };
+    let (events, total) = storage::list_audit_events(&mut conn, a, &query).unwrap();
+    assert!(events.is_empty() && total == 0);
+    let (all_a, _) = storage::list_audit_events(&mut conn, a, &AuditQuery { member_id: None, ..query.clone() }).unwrap();
+    assert!(all_a.iter().all(|e| e.organization_id == a.to_string()));
+
+    // And as B: everything is there, so the checks above are not vacuous.
+    assert!(storage::find_member(&mut conn, b, member_b_id).is_ok());
+    assert!(storage::find_token(&mut conn, b, token_b_id).is_ok());
+    assert_eq!(storage::list_audit_events(&mut conn, b, &query).unwrap().1, 1);
+    assert!(storage::revoke_token(&mut conn, b, token_b_id, now).unwrap());
+}
+
+async fn a_failed_write_leaves_nothing_behind(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.migrated();
+    let a = create_org(&db, "A");
+    let result: Result<(), StorageError> = db.write(|conn| {
+        storage::insert_member(conn, a, &new_member(a, "carol@x.com"))?;
+        // The second insert violates the unique index: the whole transaction must roll back.
+        storage::insert_member(conn, a, &new_member(a, "CAROL@x.com"))
+    });
+    assert!(result.unwrap_err().is_unique_on("user_name_ci"));
+    let mut conn = db.get().unwrap();
+    assert!(
+        storage::find_member_by_user_name(&mut conn, a, &UserName::parse("carol@x.com").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+both_backends!(
+    migrations_apply_from_empty,
+    concurrent_migrations_wait_and_then_find_nothing_to_do,
+    user_names_are_unique_per_organization_ignoring_case,
+    no_storage_function_reads_across_organizations,
+    a_failed_write_leaves_nothing_behind,
+);
