@@ -145,10 +145,7 @@ fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
     if let Some(dir) = &cli.global.data_dir {
         sources.set_flag("data_dir", dir.to_string_lossy().into_owned());
     }
-    if let Command::Serve {
-        listen: Some(listen),
-    } = &cli.command
-    {
+    if let Command::Serve { listen: Some(listen) } = &cli.command {
         sources.set_flag("listen", listen.clone());
     }
     sources.resolve()
@@ -163,11 +160,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             if applied.is_empty() {
                 eprintln!("roster: database is up to date");
             } else {
-                eprintln!(
-                    "roster: applied {} migration(s): {}",
-                    applied.len(),
-                    applied.join(", ")
-                );
+                eprintln!("roster: applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
             Ok(())
         }
@@ -176,18 +169,12 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             match cmd {
                 OrgCommand::Create { name, default_role } => {
                     let role: Role = default_role.parse()?;
-                    let org =
-                        organizations::create_organization(&db, &name, role, &AuditContext::cli())?;
+                    let org = organizations::create_organization(&db, &name, role, &AuditContext::cli())?;
                     println!("{}", org.id);
                 }
                 OrgCommand::List => {
                     for org in organizations::list_organizations(&db)? {
-                        println!(
-                            "{}\t{}\t{}",
-                            org.id,
-                            org.name,
-                            org.created_at.and_utc().to_rfc3339()
-                        );
+                        println!("{}\t{}\t{}", org.id, org.name, org.created_at.and_utc().to_rfc3339());
                     }
                 }
             }
@@ -241,9 +228,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                             t.id,
                             t.name,
                             Scope::join(&t.scopes),
-                            t.member_id
-                                .map(|m| m.to_string())
-                                .unwrap_or_else(|| "-".into()),
+                            t.member_id.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                             state,
                             t.expires_at.and_utc().to_rfc3339()
                         );
@@ -267,9 +252,7 @@ fn parse_org(raw: &str) -> anyhow::Result<OrganizationId> {
         .with_context(|| format!("--org {raw:?} is not an organization id"))
 }
 
-fn open_migrated(
-    settings: &Settings,
-) -> anyhow::Result<(storage::Database, crate::auth::TokenSigner)> {
+fn open_migrated(settings: &Settings) -> anyhow::Result<(storage::Database, crate::auth::TokenSigner)> {
     let (db, signer) = open_database(settings)?;
     storage::run_migrations(&mut *db.get()?)?;
     Ok((db, signer))
@@ -295,16 +278,11 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Writes the first token to an owner-only file and says how to use it (never the token itself).
-fn announce_bootstrap(
-    settings: &Settings,
-    org: &organizations::Organization,
-    token: &str,
-) -> anyhow::Result<()> {
+fn announce_bootstrap(settings: &Settings, org: &organizations::Organization, token: &str) -> anyhow::Result<()> {
     let path = settings.bootstrap_token_path();
     if path.exists() {
         // A token file left from an earlier database is useless now.
-        std::fs::remove_file(&path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
+        std::fs::remove_file(&path).with_context(|| format!("cannot replace {}", path.display()))?;
     }
     std::fs::create_dir_all(&settings.data_dir)?;
     crate::auth::write_private_file(&path, token).map_err(anyhow::Error::msg)?;

@@ -17,11 +17,7 @@ pub struct ConfigError(String);
 /// Every setting: its key in the TOML file, and what it means (the README's table is built from the
 /// same list). The environment variable is `ROSTER_` followed by the key in upper case.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    (
-        "listen",
-        "127.0.0.1:8080",
-        "address and port the server listens on",
-    ),
+    ("listen", "127.0.0.1:8080", "address and port the server listens on"),
     (
         "data_dir",
         "./data",
@@ -56,11 +52,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("max_body_bytes", "1048576", "largest request body accepted"),
     ("workers", "number of cores", "HTTP worker threads"),
     ("log_format", "text", "text or json"),
-    (
-        "log_level",
-        "info",
-        "tracing filter, e.g. info or roster=debug,info",
-    ),
+    ("log_level", "info", "tracing filter, e.g. info or roster=debug,info"),
     (
         "bootstrap",
         "true",
@@ -133,9 +125,7 @@ impl SettingsSources {
         for (key, _, _) in SETTINGS {
             let var = env_var(key);
             if let Some(value) = env.get(&var) {
-                sources
-                    .values
-                    .insert(key, (value.clone(), Origin::Env(var)));
+                sources.values.insert(key, (value.clone(), Origin::Env(var)));
             }
         }
         Ok(sources)
@@ -148,25 +138,14 @@ impl SettingsSources {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read the configuration file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError(format!(
-                "{} is not valid TOML: {}",
-                path.display(),
-                e.message()
-            ))
+            ConfigError(format!("{} is not valid TOML: {}", path.display(), e.message()))
         })?;
         for (key, value) in table {
             let Some((known, _, _)) = SETTINGS.iter().find(|(k, _, _)| *k == key) else {
-                return Err(ConfigError(format!(
-                    "unknown setting `{key}` in {}",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("unknown setting `{key}` in {}", path.display())));
             };
             let text = match value {
                 toml::Value::String(s) => s,
@@ -180,8 +159,7 @@ impl SettingsSources {
                     )));
                 }
             };
-            self.values
-                .insert(known, (text, Origin::File(path.to_owned())));
+            self.values.insert(known, (text, Origin::File(path.to_owned())));
         }
         Ok(())
     }
@@ -205,9 +183,8 @@ impl SettingsSources {
             }
         })?;
         let default_db = format!("sqlite://{}", data_dir.join("roster.db").display());
-        let database_url = parse("database_url").or(&default_db, |v| {
-            DatabaseUrl::parse(v).map_err(|e| e.to_string())
-        })?;
+        let database_url =
+            parse("database_url").or(&default_db, |v| DatabaseUrl::parse(v).map_err(|e| e.to_string()))?;
         let public_url = match self.get("public_url") {
             None => None,
             Some(_) => Some(parse("public_url").or("", |v| {
@@ -225,32 +202,29 @@ impl SettingsSources {
         };
         let token_audience = parse("token_audience").or("roster", non_empty)?;
         let token_ttl_days = parse("token_ttl_days").or("365", |v| int_in(v, 1, 36_500))?;
-        let db_pool_size =
-            parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
-        let max_body_bytes = parse("max_body_bytes")
-            .or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
+        let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
+        let max_body_bytes =
+            parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
             .to_string();
         let workers = parse("workers").or(&cores, |v| int_in(v, 1, 512).map(|n| n as usize))?;
-        let log_format =
-            parse("log_format").or("text", |v| match v.trim().to_ascii_lowercase().as_str() {
-                "text" => Ok(LogFormat::Text),
-                "json" => Ok(LogFormat::Json),
-                _ => Err("expected text or json".to_string()),
-            })?;
+        let log_format = parse("log_format").or("text", |v| match v.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_string()),
+        })?;
         let log_level = parse("log_level").or("info", |v| {
             tracing_subscriber::EnvFilter::try_new(v)
                 .map(|_| v.to_owned())
                 .map_err(|e| format!("not a tracing filter: {e}"))
         })?;
-        let bootstrap =
-            parse("bootstrap").or("true", |v| match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
-                _ => Err("expected true or false".to_string()),
-            })?;
+        let bootstrap = parse("bootstrap").or("true", |v| match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err("expected true or false".to_string()),
+        })?;
         Ok(Settings {
             listen,
             data_dir,
@@ -276,24 +250,16 @@ struct Field<'a> {
 
 impl Field<'_> {
     /// Parses the configured value, or the default when none is set.
-    fn or<T>(
-        &self,
-        default: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
+    fn or<T>(&self, default: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         match self.sources.get(self.key) {
-            None => parse(default)
-                .map_err(|why| ConfigError(format!("invalid default for `{}`: {why}", self.key))),
+            None => parse(default).map_err(|why| ConfigError(format!("invalid default for `{}`: {why}", self.key))),
             Some((value, origin)) => parse(value).map_err(|why| {
                 let shown = if SECRET_KEYS.contains(&self.key) {
                     String::new()
                 } else {
                     format!(" {value:?}")
                 };
-                ConfigError(format!(
-                    "invalid setting `{}` ({origin}):{shown} {why}",
-                    self.key
-                ))
+                ConfigError(format!("invalid setting `{}` ({origin}):{shown} {why}", self.key))
             }),
         }
     }
@@ -322,9 +288,7 @@ pub fn env_var(key: &str) -> String {
 impl Settings {
     /// Defaults only (no file, no environment): what tests start from.
     pub fn defaults() -> Settings {
-        SettingsSources::default()
-            .resolve()
-            .expect("defaults are valid")
+        SettingsSources::default().resolve().expect("defaults are valid")
     }
 
     pub fn signing_key_path(&self) -> PathBuf {
@@ -355,20 +319,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_resolve() {
         let s = Settings::defaults();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(
-            s.database_url.sqlite_path().unwrap(),
-            PathBuf::from("./data/roster.db")
-        );
+        assert_eq!(s.database_url.sqlite_path().unwrap(), PathBuf::from("./data/roster.db"));
         assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert!(s.signing_key.is_none());
     }
@@ -395,11 +353,7 @@ mod tests {
             PathBuf::from("/srv/roster/roster.db")
         );
         sources.set_flag("listen", "127.0.0.1:9200");
-        assert_eq!(
-            sources.resolve().unwrap().listen.port(),
-            9200,
-            "flag beats environment"
-        );
+        assert_eq!(sources.resolve().unwrap().listen.port(), 9200, "flag beats environment");
     }
 
     #[test]
@@ -412,14 +366,11 @@ mod tests {
             err.to_string(),
             "invalid setting `listen` (from ROSTER_LISTEN): \"nowhere\" expected HOST:PORT, e.g. 127.0.0.1:8080"
         );
-        let err = SettingsSources::load(
-            None,
-            env(&[("ROSTER_DATABASE_URL", "mysql://u:hunter2@h/db")]),
-        )
-        .unwrap()
-        .resolve()
-        .unwrap_err()
-        .to_string();
+        let err = SettingsSources::load(None, env(&[("ROSTER_DATABASE_URL", "mysql://u:hunter2@h/db")]))
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("invalid setting `database_url` (from ROSTER_DATABASE_URL):"),
             "{err}"
@@ -438,9 +389,6 @@ mod tests {
         let file = dir.path().join("roster.toml");
         std::fs::write(&file, "lsiten = \"127.0.0.1:9000\"\n").unwrap();
         let err = SettingsSources::load(Some(&file), Vec::new()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("unknown setting `lsiten`"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("unknown setting `lsiten`"), "{err}");
     }
 }

@@ -35,18 +35,14 @@ impl Application {
             tracing::info!(migrations = ?applied, "database migrated");
         }
 
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener =
+            TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         settings.listen = listener.local_addr()?;
         let port = settings.listen.port();
 
         let bootstrap = if settings.bootstrap {
-            bootstrap_if_empty(
-                &db,
-                &signer,
-                chrono::Duration::days(settings.token_ttl_days),
-            )
-            .context("bootstrap failed")?
+            bootstrap_if_empty(&db, &signer, chrono::Duration::days(settings.token_ttl_days))
+                .context("bootstrap failed")?
         } else {
             None
         };
@@ -102,8 +98,7 @@ impl Application {
 pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, TokenSigner)> {
     let key = match &settings.signing_key {
         Some(key) => key.clone(),
-        None => auth::load_or_create_signing_key(&settings.signing_key_path())
-            .map_err(anyhow::Error::msg)?,
+        None => auth::load_or_create_signing_key(&settings.signing_key_path()).map_err(anyhow::Error::msg)?,
     };
     let signer = TokenSigner::new(&key, settings.token_audience.clone());
     let db = Database::open(

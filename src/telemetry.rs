@@ -21,11 +21,7 @@ pub fn init(format: LogFormat, level: &str) {
         .with_span_events(FmtSpan::CLOSE);
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

@@ -21,10 +21,7 @@ use crate::service::ServiceError;
 const MAX_TOKEN_LEN: usize = 4096;
 
 fn bearer_token(req: &ServiceRequest) -> Result<String, AuthError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
     let token = token.trim();
@@ -40,9 +37,7 @@ async fn authenticate_request(req: &ServiceRequest) -> Result<Principal, AuthErr
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered on the app")
         .clone();
-    match web::block(move || authenticate(&state.db, &state.signer, &token, crate::domain::now()))
-        .await
-    {
+    match web::block(move || authenticate(&state.db, &state.signer, &token, crate::domain::now())).await {
         Ok(result) => result,
         Err(_) => Err(AuthError::Storage(crate::storage::StorageError::Corrupt(
             "authentication task cancelled".into(),

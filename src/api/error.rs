@@ -40,11 +40,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -60,11 +56,7 @@ impl ApiError {
     }
 
     fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
     }
 }
 
@@ -104,12 +96,10 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::NotFound(what) => ApiError::not_found(what),
-            ServiceError::Invalid(v) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                v.to_string(),
-            )
-            .field(v.field, v.message),
+            ServiceError::Invalid(v) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", v.to_string())
+                    .field(v.field, v.message)
+            }
             ServiceError::Conflict { field, message } => {
                 let e = ApiError::new(StatusCode::CONFLICT, "conflict", message.clone());
                 match field {

@@ -20,10 +20,7 @@ impl SigningKey {
             .decode(value.trim_end_matches('='))
             .unwrap_or_else(|_| value.as_bytes().to_vec());
         if bytes.len() < Self::MIN_BYTES {
-            return Err(format!(
-                "must be at least {} bytes of key material",
-                Self::MIN_BYTES
-            ));
+            return Err(format!("must be at least {} bytes of key material", Self::MIN_BYTES));
         }
         Ok(Self(bytes))
     }
@@ -56,8 +53,7 @@ pub fn load_or_create_signing_key(path: &Path) -> Result<SigningKey, String> {
         Ok(text) => SigningKey::from_config(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
             }
             let key = SigningKey::generate();
             write_private_file(path, &key.encoded())?;

@@ -83,8 +83,7 @@ pub fn authenticate(
     if row.expires_at <= now {
         return Err(AuthError::Expired);
     }
-    let scopes =
-        Scope::parse_list(&row.scopes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let scopes = Scope::parse_list(&row.scopes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
 
     let member = match row.member_id.as_deref() {
         None => None,
@@ -104,18 +103,16 @@ pub fn authenticate(
             Some(ActingMember {
                 member_id,
                 user_id: m.user_id,
-                role: m.role.parse().map_err(|e: crate::domain::InvalidValue| {
-                    StorageError::Corrupt(e.to_string())
-                })?,
+                role: m
+                    .role
+                    .parse()
+                    .map_err(|e: crate::domain::InvalidValue| StorageError::Corrupt(e.to_string()))?,
             })
         }
     };
 
     // Last use is recorded at most once a minute, so that reads stay reads.
-    if row
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-    {
+    if row.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
         storage::touch_token(&mut conn, organization_id, token_id, now)?;
     }
 

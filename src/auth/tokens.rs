@@ -89,9 +89,7 @@ impl TokenSigner {
     /// Checks signature, algorithm, issuer, audience and expiry. Says nothing about revocation:
     /// that needs the database (see [`super::authenticate`]).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let jwt = token
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or(AuthError::Malformed)?;
+        let jwt = token.strip_prefix(TOKEN_PREFIX).ok_or(AuthError::Malformed)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[ISSUER]);
@@ -104,9 +102,7 @@ impl TokenSigner {
                 match e.kind() {
                     K::ExpiredSignature => AuthError::Expired,
                     K::InvalidAudience => AuthError::WrongAudience,
-                    K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => {
-                        AuthError::Malformed
-                    }
+                    K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => AuthError::Malformed,
                     _ => AuthError::Invalid,
                 }
             })
@@ -158,20 +154,14 @@ mod tests {
     #[test]
     fn other_key_and_other_audience_are_refused() {
         let t = issue(&signer("roster"));
-        assert!(matches!(
-            signer("roster").verify(&t.token),
-            Err(AuthError::Invalid)
-        ));
+        assert!(matches!(signer("roster").verify(&t.token), Err(AuthError::Invalid)));
         let s = signer("roster");
         let t = issue(&s);
         let other_aud = TokenSigner {
             audience: "elsewhere".into(),
             ..s.clone()
         };
-        assert!(matches!(
-            other_aud.verify(&t.token),
-            Err(AuthError::WrongAudience)
-        ));
+        assert!(matches!(other_aud.verify(&t.token), Err(AuthError::WrongAudience)));
     }
 
     #[test]
@@ -189,8 +179,7 @@ mod tests {
         }
         // HS512 over the same key is another algorithm: refused too.
         let claims = s.verify(&t.token).unwrap();
-        let hs512 =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &s.encoding).unwrap();
+        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &s.encoding).unwrap();
         assert!(s.verify(&format!("{TOKEN_PREFIX}{hs512}")).is_err());
     }
 

@@ -122,9 +122,7 @@ impl FromStr for MemberStatus {
             .ok_or_else(|| {
                 InvalidValue::new(
                     "status",
-                    format!(
-                        "unknown status {s:?}; expected one of PENDING, ACTIVE, INACTIVE, SUSPENDED, BLOCKED"
-                    ),
+                    format!("unknown status {s:?}; expected one of PENDING, ACTIVE, INACTIVE, SUSPENDED, BLOCKED"),
                 )
             })
     }
@@ -139,12 +137,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let value = raw.trim();
-        let invalid = |why: &str| {
-            InvalidValue::new(
-                "email",
-                format!("{value:?} is not a valid e-mail address: {why}"),
-            )
-        };
+        let invalid = |why: &str| InvalidValue::new("email", format!("{value:?} is not a valid e-mail address: {why}"));
         if value.is_empty() {
             return Err(InvalidValue::new("email", "must not be empty"));
         }
@@ -204,14 +197,11 @@ impl PhoneNumber {
         let digits = compact.strip_prefix('+').ok_or_else(|| {
             InvalidValue::new(
                 "phone_number",
-                format!(
-                    "{raw:?} is not an E.164 number: it must start with '+' and the country code"
-                ),
+                format!("{raw:?} is not an E.164 number: it must start with '+' and the country code"),
             )
         })?;
-        let valid = (2..=15).contains(&digits.len())
-            && digits.chars().all(|c| c.is_ascii_digit())
-            && !digits.starts_with('0');
+        let valid =
+            (2..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
         if !valid {
             return Err(InvalidValue::new(
                 "phone_number",
@@ -333,18 +323,8 @@ mod tests {
             PhoneNumber::parse("+1 (222) 222-2222").unwrap().as_str(),
             "+12222222222"
         );
-        for bad in [
-            "0671915834",
-            "+0123",
-            "+1",
-            "+1234567890123456",
-            "+33abc",
-            "",
-        ] {
-            assert!(
-                PhoneNumber::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+        for bad in ["0671915834", "+0123", "+1", "+1234567890123456", "+33abc", ""] {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

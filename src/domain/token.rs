@@ -36,21 +36,14 @@ impl Scope {
 
     /// Parses a space-separated scope list (the OAuth `scope` form), rejecting unknown scopes.
     pub fn parse_list(raw: &str) -> Result<Vec<Scope>, InvalidValue> {
-        let mut scopes: Vec<Scope> = raw
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
+        let mut scopes: Vec<Scope> = raw.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
         scopes.sort();
         scopes.dedup();
         Ok(scopes)
     }
 
     pub fn join(scopes: &[Scope]) -> String {
-        scopes
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
     }
 }
 

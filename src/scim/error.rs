@@ -97,11 +97,6 @@ mod tests {
         assert_eq!(body["status"], "400");
         assert_eq!(body["scimType"], "invalidFilter");
         assert_eq!(body["schemas"][0], ERROR_SCHEMA);
-        assert!(
-            ScimError::unauthorized("no")
-                .to_json()
-                .get("scimType")
-                .is_none()
-        );
+        assert!(ScimError::unauthorized("no").to_json().get("scimType").is_none());
     }
 }

@@ -80,8 +80,5 @@ pub fn find_organization(db: &Database, id: OrganizationId) -> ServiceResult<Org
 pub fn list_organizations(db: &Database) -> ServiceResult<Vec<Organization>> {
     let mut conn = db.get()?;
     let rows = storage::list_organizations(&mut conn)?;
-    Ok(rows
-        .into_iter()
-        .map(Organization::try_from)
-        .collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().map(Organization::try_from).collect::<Result<_, _>>()?)
 }

@@ -27,8 +27,7 @@ impl TryFrom<ApiTokenRow> for TokenInfo {
             id: stored("api_tokens.id", &row.id)?,
             organization_id: stored("api_tokens.organization_id", &row.organization_id)?,
             name: row.name,
-            scopes: Scope::parse_list(&row.scopes)
-                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            scopes: Scope::parse_list(&row.scopes).map_err(|e| StorageError::Corrupt(e.to_string()))?,
             member_id: row
                 .member_id
                 .as_deref()
@@ -68,11 +67,7 @@ pub(crate) fn create_token_in(
     context: &AuditContext,
 ) -> ServiceResult<IssuedToken> {
     if request.scopes.is_empty() && request.member_id.is_none() {
-        return Err(InvalidValue::new(
-            "scope",
-            "a token needs at least one scope or a member to act as",
-        )
-        .into());
+        return Err(InvalidValue::new("scope", "a token needs at least one scope or a member to act as").into());
     }
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -131,16 +126,10 @@ pub(crate) fn create_token_in(
     Ok(issued)
 }
 
-pub fn list_tokens(
-    db: &Database,
-    organization_id: OrganizationId,
-) -> ServiceResult<Vec<TokenInfo>> {
+pub fn list_tokens(db: &Database, organization_id: OrganizationId) -> ServiceResult<Vec<TokenInfo>> {
     let mut conn = db.get()?;
     let rows = storage::list_tokens(&mut conn, organization_id)?;
-    Ok(rows
-        .into_iter()
-        .map(TokenInfo::try_from)
-        .collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().map(TokenInfo::try_from).collect::<Result<_, _>>()?)
 }
 
 pub fn revoke_token(
@@ -157,8 +146,7 @@ pub fn revoke_token(
         storage::insert_audit_event(
             conn,
             context,
-            &NewAuditEvent::new(organization_id, events::TOKEN_REVOKE)
-                .with("token_id", token_id.to_string()),
+            &NewAuditEvent::new(organization_id, events::TOKEN_REVOKE).with("token_id", token_id.to_string()),
             now,
         )?;
         Ok(())

@@ -44,9 +44,7 @@ pub fn insert_audit_event(
         metadata: serde_json::Value::Object(event.metadata.clone()).to_string(),
         created_at: now,
     };
-    diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
     Ok(row)
 }
 

@@ -39,15 +39,10 @@ impl DatabaseUrl {
                 target: raw.to_owned(),
             });
         }
-        if let Some(path) = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err(StorageError::InvalidUrl(
-                    "sqlite URL without a file path".into(),
-                ));
+                return Err(StorageError::InvalidUrl("sqlite URL without a file path".into()));
             }
             return Ok(Self {
                 backend: Backend::Sqlite,
@@ -87,8 +82,7 @@ impl DatabaseUrl {
     pub fn connect(&self) -> Result<DbConnection, StorageError> {
         match self.backend {
             Backend::Postgres => {
-                let mut conn =
-                    PgConnection::establish(&self.target).map_err(StorageError::Connection)?;
+                let mut conn = PgConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 conn.batch_execute("SET TIME ZONE 'UTC'")?;
                 Ok(DbConnection::Postgres(conn))
             }
@@ -98,14 +92,10 @@ impl DatabaseUrl {
                     .filter(|p| !p.as_os_str().is_empty())
                 {
                     std::fs::create_dir_all(parent).map_err(|e| {
-                        StorageError::InvalidUrl(format!(
-                            "cannot create the directory {}: {e}",
-                            parent.display()
-                        ))
+                        StorageError::InvalidUrl(format!("cannot create the directory {}: {e}", parent.display()))
                     })?;
                 }
-                let mut conn =
-                    SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
+                let mut conn = SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 // busy_timeout first: switching to WAL takes a lock another connection may hold.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
@@ -199,10 +189,7 @@ impl Database {
             .connection_timeout(settings.connect_timeout)
             .test_on_check_out(false)
             .build(Manager { url: url.clone() })?;
-        Ok(Self {
-            pool,
-            url: url.clone(),
-        })
+        Ok(Self { pool, url: url.clone() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -248,26 +235,18 @@ where
     E: From<StorageError>,
 {
     match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-        }
-        DbConnection::Postgres(_) => {
-            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
-        }
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Postgres(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn),
     }
     .map_err(|e| E::from(e.into()))?;
     match f(conn) {
-        Ok(value) => {
-            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
-                        conn,
-                    );
-                    Err(E::from(e.into()))
-                }
+        Ok(value) => match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+                Err(E::from(e.into()))
             }
-        }
+        },
         Err(err) => {
             <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
                 .map_err(|e| E::from(e.into()))?;
@@ -304,16 +283,11 @@ mod tests {
     #[test]
     fn urls_are_recognised_by_scheme_only() {
         assert_eq!(
-            DatabaseUrl::parse("sqlite://data/roster.db")
-                .unwrap()
-                .backend(),
+            DatabaseUrl::parse("sqlite://data/roster.db").unwrap().backend(),
             Backend::Sqlite
         );
         assert_eq!(
-            DatabaseUrl::parse("sqlite:/tmp/x.db")
-                .unwrap()
-                .sqlite_path()
-                .unwrap(),
+            DatabaseUrl::parse("sqlite:/tmp/x.db").unwrap().sqlite_path().unwrap(),
             PathBuf::from("/tmp/x.db")
         );
         assert_eq!(
@@ -324,31 +298,16 @@ mod tests {
             DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(),
             Backend::Postgres
         );
-        for bad in [
-            "data/roster.db",
-            "mysql://u@h/db",
-            "postgre://u@h/db",
-            "sqlite://",
-            "",
-        ] {
-            assert!(
-                DatabaseUrl::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+        for bad in ["data/roster.db", "mysql://u@h/db", "postgre://u@h/db", "sqlite://", ""] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:hunter2@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(
-            redact("postgres://u:hunter2@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            format!(
-                "{}",
-                DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap()
-            ),
+            format!("{}", DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap()),
             "postgres://u:***@h/db"
         );
     }

@@ -31,17 +31,10 @@ impl From<DieselError> for StorageError {
             DieselError::NotFound => StorageError::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StorageError::UniqueViolation {
-                    constraint: info
-                        .constraint_name()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| {
-                            // SQLite names the columns, not the index: "UNIQUE constraint failed: members.organization_id, members.email_ci"
-                            info.message()
-                                .rsplit(": ")
-                                .next()
-                                .unwrap_or(info.message())
-                                .to_owned()
-                        }),
+                    constraint: info.constraint_name().map(str::to_owned).unwrap_or_else(|| {
+                        // SQLite names the columns, not the index: "UNIQUE constraint failed: members.organization_id, members.email_ci"
+                        info.message().rsplit(": ").next().unwrap_or(info.message()).to_owned()
+                    }),
                 }
             }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {

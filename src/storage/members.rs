@@ -63,17 +63,11 @@ pub fn insert_member(
     member: &NewMember,
 ) -> StorageResult<()> {
     debug_assert_eq!(member.organization_id, organization_id.to_string());
-    diesel::insert_into(members::table)
-        .values(member)
-        .execute(conn)?;
+    diesel::insert_into(members::table).values(member).execute(conn)?;
     Ok(())
 }
 
-pub fn find_member(
-    conn: &mut DbConnection,
-    organization_id: OrganizationId,
-    id: MemberId,
-) -> StorageResult<MemberRow> {
+pub fn find_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> StorageResult<MemberRow> {
     Ok(members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::id.eq(id.to_string()))

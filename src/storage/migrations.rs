@@ -21,8 +21,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StorageErr
         DbConnection::Postgres(pg) => {
             pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
             let result = apply(pg, POSTGRES);
-            let unlock =
-                pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            let unlock = pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
             let applied = result?;
             unlock?;
             Ok(applied)

@@ -15,18 +15,14 @@ pub mod schema;
 mod tokens;
 
 pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
-pub use connection::{
-    Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction,
-};
+pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
 pub use members::{MemberRow, NewMember, find_member, find_member_by_user_name, insert_member};
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{
-    OrganizationRow, count_organizations, create_organization, find_organization,
-    list_organizations, lock_for_bootstrap,
+    OrganizationRow, count_organizations, create_organization, find_organization, list_organizations,
+    lock_for_bootstrap,
 };
-pub use tokens::{
-    ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token,
-};
+pub use tokens::{ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token};
 
 pub type StorageResult<T> = Result<T, StorageError>;

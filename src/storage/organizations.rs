@@ -29,16 +29,11 @@ pub fn create_organization(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(organizations::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(organizations::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
-pub fn find_organization(
-    conn: &mut DbConnection,
-    id: OrganizationId,
-) -> StorageResult<OrganizationRow> {
+pub fn find_organization(conn: &mut DbConnection, id: OrganizationId) -> StorageResult<OrganizationRow> {
     Ok(organizations::table
         .find(id.to_string())
         .select(OrganizationRow::as_select())

@@ -39,17 +39,11 @@ pub fn insert_token(
     token: &NewApiToken,
 ) -> StorageResult<()> {
     debug_assert_eq!(token.organization_id, organization_id.to_string());
-    diesel::insert_into(api_tokens::table)
-        .values(token)
-        .execute(conn)?;
+    diesel::insert_into(api_tokens::table).values(token).execute(conn)?;
     Ok(())
 }
 
-pub fn find_token(
-    conn: &mut DbConnection,
-    organization_id: OrganizationId,
-    id: TokenId,
-) -> StorageResult<ApiTokenRow> {
+pub fn find_token(conn: &mut DbConnection, organization_id: OrganizationId, id: TokenId) -> StorageResult<ApiTokenRow> {
     Ok(api_tokens::table
         .filter(api_tokens::organization_id.eq(organization_id.to_string()))
         .filter(api_tokens::id.eq(id.to_string()))
@@ -57,10 +51,7 @@ pub fn find_token(
         .first(conn)?)
 }
 
-pub fn list_tokens(
-    conn: &mut DbConnection,
-    organization_id: OrganizationId,
-) -> StorageResult<Vec<ApiTokenRow>> {
+pub fn list_tokens(conn: &mut DbConnection, organization_id: OrganizationId) -> StorageResult<Vec<ApiTokenRow>> {
     Ok(api_tokens::table
         .filter(api_tokens::organization_id.eq(organization_id.to_string()))
         .order((api_tokens::created_at, api_tokens::id))

@@ -21,7 +21,13 @@ async fn native_status(app: &TestApp, token: Option<&str>) -> (u16, Value) {
 }
 
 async fn scim_status(app: &TestApp, token: &str) -> (u16, String, Value) {
-    let response = app.client.get(app.url("/scim/v2/Users")).bearer_auth(token).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     (status, content_type, response.json().await.unwrap())
@@ -35,7 +41,10 @@ async fn assert_refused(app: &TestApp, token: &str, why: &str) {
     let (status, content_type, body) = scim_status(app, token).await;
     assert_eq!(status, 401, "{why}: SCIM door");
     assert_eq!(content_type, "application/scim+json");
-    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{why}");
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{why}"
+    );
     assert_eq!(body["status"], "401", "{why}: status is a string");
 }
 
@@ -83,7 +92,13 @@ async fn tokens_signed_elsewhere_are_refused(backend: Backend) {
     // Same organization and a registered-looking id, but another key.
     let foreign = TokenSigner::new(&SigningKey::generate(), "roster");
     let issued = foreign
-        .issue(app.org, &Scope::ALL, None, roster::domain::now(), chrono::Duration::days(1))
+        .issue(
+            app.org,
+            &Scope::ALL,
+            None,
+            roster::domain::now(),
+            chrono::Duration::days(1),
+        )
         .unwrap();
     assert_refused(&app, &issued.token, "other key").await;
 
@@ -91,20 +106,38 @@ async fn tokens_signed_elsewhere_are_refused(backend: Backend) {
     let key = std::fs::read_to_string(app.test_db.dir.path().join("signing.key")).unwrap();
     let other_audience = TokenSigner::new(&SigningKey::from_config(&key).unwrap(), "another-service");
     let issued = other_audience
-        .issue(app.org, &Scope::ALL, None, roster::domain::now(), chrono::Duration::days(1))
+        .issue(
+            app.org,
+            &Scope::ALL,
+            None,
+            roster::domain::now(),
+            chrono::Duration::days(1),
+        )
         .unwrap();
     assert_refused(&app, &issued.token, "wrong audience").await;
 
     // Right key and audience, but never registered (no row for its jti).
     let same = TokenSigner::new(&SigningKey::from_config(&key).unwrap(), "roster");
     let unregistered = same
-        .issue(app.org, &Scope::ALL, None, roster::domain::now(), chrono::Duration::days(1))
+        .issue(
+            app.org,
+            &Scope::ALL,
+            None,
+            roster::domain::now(),
+            chrono::Duration::days(1),
+        )
         .unwrap();
     assert_refused(&app, &unregistered.token, "unregistered").await;
 
     // Right key, expired.
     let expired = same
-        .issue(app.org, &Scope::ALL, None, roster::domain::now() - chrono::Duration::days(2), chrono::Duration::days(1))
+        .issue(
+            app.org,
+            &Scope::ALL,
+            None,
+            roster::domain::now() - chrono::Duration::days(2),
+            chrono::Duration::days(1),
+        )
         .unwrap();
     assert_refused(&app, &expired.token, "expired").await;
 }
@@ -122,7 +155,12 @@ async fn alg_none_and_tampered_claims_are_refused(backend: Backend) {
     // Escalating scopes in the payload breaks the signature.
     claims["scope"] = "scim team:read team:write org:admin".into();
     let forged = URL_SAFE_NO_PAD.encode(claims.to_string());
-    assert_refused(&app, &format!("{TOKEN_PREFIX}{}.{forged}.{}", parts[0], parts[2]), "tampered").await;
+    assert_refused(
+        &app,
+        &format!("{TOKEN_PREFIX}{}.{forged}.{}", parts[0], parts[2]),
+        "tampered",
+    )
+    .await;
 }
 
 async fn the_scim_door_needs_the_scim_scope(backend: Backend) {

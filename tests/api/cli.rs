@@ -30,10 +30,25 @@ async fn org_and_token_commands_print_only_their_answer(backend: Backend) {
     let org = org.trim().to_owned();
     assert!(org.parse::<uuid::Uuid>().is_ok(), "only the id: {org:?}");
 
-    let (ok, token, err) = roster(&test_db, &["token", "create", "--org", &org, "--scope", "scim", "--scope", "team:read"]);
+    let (ok, token, err) = roster(
+        &test_db,
+        &[
+            "token",
+            "create",
+            "--org",
+            &org,
+            "--scope",
+            "scim",
+            "--scope",
+            "team:read",
+        ],
+    );
     assert!(ok, "{err}");
     let token = token.trim().to_owned();
-    assert!(token.starts_with("roster_") && !token.contains(char::is_whitespace), "only the token: {token:?}");
+    assert!(
+        token.starts_with("roster_") && !token.contains(char::is_whitespace),
+        "only the token: {token:?}"
+    );
 
     let (ok, list, _) = roster(&test_db, &["org", "list"]);
     assert!(ok && list.contains(&org) && list.contains("Acme Corp"));
@@ -59,7 +74,14 @@ async fn org_and_token_commands_print_only_their_answer(backend: Backend) {
     let token_id = listing.split('\t').next().unwrap().to_owned();
     let (ok, _, err) = roster(&app.test_db, &["token", "revoke", "--org", &org, &token_id]);
     assert!(ok, "{err}");
-    let status = app.client.get(app.url("/api/v1/token/")).bearer_auth(&token).send().await.unwrap().status();
+    let status = app
+        .client
+        .get(app.url("/api/v1/token/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, 401);
 }
 
@@ -68,12 +90,35 @@ async fn bad_input_is_one_clear_line(backend: Backend) {
     let (ok, out, err) = roster(&test_db, &["token", "create", "--org", "not-an-id", "--scope", "scim"]);
     assert!(!ok && out.is_empty());
     assert!(err.contains("--org \"not-an-id\" is not an organization id"), "{err}");
-    let (ok, _, err) = roster(&test_db, &["token", "create", "--org", &uuid::Uuid::new_v4().to_string(), "--scope", "root"]);
+    let (ok, _, err) = roster(
+        &test_db,
+        &[
+            "token",
+            "create",
+            "--org",
+            &uuid::Uuid::new_v4().to_string(),
+            "--scope",
+            "root",
+        ],
+    );
     assert!(!ok && err.contains("unknown scope \"root\""), "{err}");
-    let (ok, _, err) = roster(&test_db, &["token", "create", "--org", &uuid::Uuid::new_v4().to_string(), "--scope", "scim"]);
+    let (ok, _, err) = roster(
+        &test_db,
+        &[
+            "token",
+            "create",
+            "--org",
+            &uuid::Uuid::new_v4().to_string(),
+            "--scope",
+            "scim",
+        ],
+    );
     assert!(!ok && err.contains("organization not found"), "{err}");
     let (ok, _, err) = roster(&test_db, &["--database-url", "mysql://root@localhost/x", "migrate"]);
-    assert!(!ok && err.starts_with("roster: invalid setting `database_url` (from --database-url)"), "{err}");
+    assert!(
+        !ok && err.starts_with("roster: invalid setting `database_url` (from --database-url)"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -92,7 +137,16 @@ async fn first_start_bootstraps_once(backend: Backend) {
     settings.data_dir = dir;
     let second = roster::startup::Application::build(settings).await.unwrap();
     assert!(second.bootstrap().is_none());
-    assert_eq!(roster::service::organizations::list_organizations(&app.db).unwrap().len(), 2);
+    assert_eq!(
+        roster::service::organizations::list_organizations(&app.db)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
-both_backends!(org_and_token_commands_print_only_their_answer, bad_input_is_one_clear_line, first_start_bootstraps_once);
+both_backends!(
+    org_and_token_commands_print_only_their_answer,
+    bad_input_is_one_clear_line,
+    first_start_bootstraps_once
+);

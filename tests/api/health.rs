@@ -21,4 +21,7 @@ async fn unknown_native_route_is_a_json_404_once_authenticated(backend: Backend)
     assert_eq!(response.status(), 401);
 }
 
-both_backends!(probes_answer_without_a_token, unknown_native_route_is_a_json_404_once_authenticated);
+both_backends!(
+    probes_answer_without_a_token,
+    unknown_native_route_is_a_json_404_once_authenticated
+);

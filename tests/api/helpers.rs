@@ -79,7 +79,8 @@ impl TestDb {
                 let base = postgres_base_url().expect("PostgreSQL URL");
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = diesel::PgConnection::establish(&base).expect("connect to the test PostgreSQL");
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .expect("create schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
                 TestDb {
@@ -113,7 +114,9 @@ impl Drop for TestDb {
         if let Some((base, schema)) = &self.pg_schema
             && let Ok(mut conn) = diesel::PgConnection::establish(base)
         {
-            let _ = conn.batch_execute(&format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            let _ = conn.batch_execute(&format!(
+                "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+            ));
         }
     }
 }
@@ -170,7 +173,10 @@ pub async fn spawn_app_with(test_db: TestDb, adjust: impl FnOnce(&mut Settings))
         signer,
         org,
         token,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         test_db,
     }
 }

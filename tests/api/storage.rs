@@ -69,7 +69,10 @@ async fn migrations_apply_from_empty(backend: Backend) {
     for table in TABLES {
         assert_eq!(count_rows(&mut conn, table), 0, "{table} exists and is empty");
     }
-    assert!(storage::run_migrations(&mut conn).unwrap().is_empty(), "a second run finds nothing to do");
+    assert!(
+        storage::run_migrations(&mut conn).unwrap().is_empty(),
+        "a second run finds nothing to do"
+    );
 }
 
 async fn concurrent_migrations_wait_and_then_find_nothing_to_do(backend: Backend) {
@@ -109,14 +112,25 @@ async fn postgres_migrations_wait_for_the_lock_holder() {
     let key = storage::MIGRATION_LOCK_KEY;
     let mut holder = test_db.url.connect().unwrap();
     // Another instance is migrating: it holds the lock.
-    holder.batch_execute(&format!("SELECT pg_advisory_lock({key})")).unwrap();
+    holder
+        .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+        .unwrap();
     let url = test_db.url.clone();
     let waiting = std::thread::spawn(move || storage::run_migrations(&mut url.connect().unwrap()));
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert!(!waiting.is_finished(), "the second run waits for the lock");
-    assert_eq!(storage::run_migrations(&mut holder).unwrap().len(), 1, "the holder migrates");
-    holder.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).unwrap();
-    assert!(waiting.join().unwrap().unwrap().is_empty(), "then the waiter finds nothing to do");
+    assert_eq!(
+        storage::run_migrations(&mut holder).unwrap().len(),
+        1,
+        "the holder migrates"
+    );
+    holder
+        .batch_execute(&format!("SELECT pg_advisory_unlock({key})"))
+        .unwrap();
+    assert!(
+        waiting.join().unwrap().unwrap().is_empty(),
+        "then the waiter finds nothing to do"
+    );
 }
 
 async fn user_names_are_unique_per_organization_ignoring_case(backend: Backend) {
@@ -157,15 +171,24 @@ async fn no_storage_function_reads_across_organizations(backend: Backend) {
     .unwrap();
 
     // B's rows, asked for as A: nothing.
-    assert!(matches!(storage::find_member(&mut conn, a, member_b_id), Err(StorageError::NotFound)));
+    assert!(matches!(
+        storage::find_member(&mut conn, a, member_b_id),
+        Err(StorageError::NotFound)
+    ));
     assert!(
         storage::find_member_by_user_name(&mut conn, a, &UserName::parse("bob@b.com").unwrap())
             .unwrap()
             .is_none()
     );
-    assert!(matches!(storage::find_token(&mut conn, a, token_b_id), Err(StorageError::NotFound)));
+    assert!(matches!(
+        storage::find_token(&mut conn, a, token_b_id),
+        Err(StorageError::NotFound)
+    ));
     assert!(storage::list_tokens(&mut conn, a).unwrap().is_empty());
-    assert!(!storage::revoke_token(&mut conn, a, token_b_id, now).unwrap(), "A cannot revoke B's token");
+    assert!(
+        !storage::revoke_token(&mut conn, a, token_b_id, now).unwrap(),
+        "A cannot revoke B's token"
+    );
     let query = AuditQuery {
         member_id: Some(member_b_id),
         from: None,
@@ -175,7 +198,15 @@ async fn no_storage_function_reads_across_organizations(backend: Backend) {
     };
     let (events, total) = storage::list_audit_events(&mut conn, a, &query).unwrap();
     assert!(events.is_empty() && total == 0);
-    let (all_a, _) = storage::list_audit_events(&mut conn, a, &AuditQuery { member_id: None, ..query.clone() }).unwrap();
+    let (all_a, _) = storage::list_audit_events(
+        &mut conn,
+        a,
+        &AuditQuery {
+            member_id: None,
+            ..query.clone()
+        },
+    )
+    .unwrap();
     assert!(all_a.iter().all(|e| e.organization_id == a.to_string()));
 
     // And as B: everything is there, so the checks above are not vacuous.

@@ -25,35 +25,31 @@ async fn no_such_endpoint() -> Result<HttpResponse, ApiError> {
 
 /// Malformed bodies, queries and paths answer in the native error shape.
 fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| {
-            let message = match &err {
-                actix_web::error::JsonPayloadError::ContentType => {
-                    "expected a JSON body (Content-Type: application/json)".to_owned()
-                }
-                actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
-                | actix_web::error::JsonPayloadError::Overflow { .. } => {
-                    return ApiError::new(
-                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "request body too large",
-                    )
-                    .into();
-                }
-                other => format!("malformed JSON body: {other}"),
-            };
-            ApiError::bad_request(message).into()
-        })
-}
-
-fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request(format!("invalid query string: {err}")).into()
+    web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
+        let message = match &err {
+            actix_web::error::JsonPayloadError::ContentType => {
+                "expected a JSON body (Content-Type: application/json)".to_owned()
+            }
+            actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+            | actix_web::error::JsonPayloadError::Overflow { .. } => {
+                return ApiError::new(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body too large",
+                )
+                .into();
+            }
+            other => format!("malformed JSON body: {other}"),
+        };
+        ApiError::bad_request(message).into()
     })
 }
 
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::bad_request(format!("invalid query string: {err}")).into())
+}
+
 fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|err, _req| ApiError::bad_request(format!("invalid path: {err}")).into())
+    web::PathConfig::default().error_handler(|err, _req| ApiError::bad_request(format!("invalid path: {err}")).into())
 }

@@ -33,9 +33,7 @@ impl ResponseError for ScimError {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response
-            .insert_header(ContentType(
-                SCIM_CONTENT_TYPE.parse().expect("valid media type"),
-            ))
+            .insert_header(ContentType(SCIM_CONTENT_TYPE.parse().expect("valid media type")))
             .body(self.to_json().to_string())
     }
 }
@@ -46,9 +44,7 @@ pub fn error_from_service(err: ServiceError) -> ScimError {
     match err {
         ServiceError::NotFound(what) => ScimError::not_found(format!("{what} not found")),
         ServiceError::Invalid(v) => ScimError::bad_request(ScimType::InvalidValue, v.to_string()),
-        ServiceError::Conflict { message, .. } => {
-            ScimError::new(409, Some(ScimType::Uniqueness), message)
-        }
+        ServiceError::Conflict { message, .. } => ScimError::new(409, Some(ScimType::Uniqueness), message),
         ServiceError::Forbidden(message) => ScimError::forbidden(message),
         ServiceError::Storage(StorageError::Pool(e)) => {
             log_internal(&e);
