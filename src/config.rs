@@ -48,6 +48,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "365",
         "lifetime of tokens created by the CLI and the bootstrap",
     ),
+    ("invitation_ttl_hours", "168", "how long an invitation link stays valid"),
     ("db_pool_size", "8", "database connections per instance"),
     ("max_body_bytes", "1048576", "largest request body accepted"),
     ("workers", "number of cores", "HTTP worker threads"),
@@ -79,6 +80,7 @@ pub struct Settings {
     pub signing_key: Option<SigningKey>,
     pub token_audience: String,
     pub token_ttl_days: i64,
+    pub invitation_ttl_hours: i64,
     pub db_pool_size: u32,
     pub max_body_bytes: usize,
     pub workers: usize,
@@ -202,6 +204,7 @@ impl SettingsSources {
         };
         let token_audience = parse("token_audience").or("roster", non_empty)?;
         let token_ttl_days = parse("token_ttl_days").or("365", |v| int_in(v, 1, 36_500))?;
+        let invitation_ttl_hours = parse("invitation_ttl_hours").or("168", |v| int_in(v, 1, 24 * 365))?;
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
         let max_body_bytes =
             parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
@@ -233,6 +236,7 @@ impl SettingsSources {
             signing_key,
             token_audience,
             token_ttl_days,
+            invitation_ttl_hours,
             db_pool_size,
             max_body_bytes,
             workers,

@@ -2,7 +2,7 @@ use chrono::NaiveDateTime;
 
 use super::{AuthError, TokenSigner, hash_token};
 use crate::domain::audit::{AuditContext, Channel};
-use crate::domain::{MemberId, MemberStatus, OrganizationId, Role, Scope, TokenId};
+use crate::domain::{Actor, MemberId, MemberStatus, OrganizationId, Role, Scope, TokenId};
 use crate::storage::{self, Database, StorageError};
 
 /// Who is calling: an organization's token, acting either as one of its members (the member's
@@ -25,6 +25,19 @@ pub struct ActingMember {
 }
 
 impl Principal {
+    /// What the domain's permission rules see.
+    pub fn actor(&self) -> Actor {
+        match &self.member {
+            Some(m) => Actor::Member {
+                member_id: m.member_id,
+                role: m.role,
+            },
+            None => Actor::Integration {
+                scopes: self.scopes.clone(),
+            },
+        }
+    }
+
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
@@ -99,6 +112,10 @@ pub fn authenticate(
             // A suspended, blocked or deactivated member's tokens stop working at once.
             if m.status != MemberStatus::Active.as_str() || m.removed_at.is_some() {
                 return Err(AuthError::Revoked);
+            }
+            // Using a member's token is how a member signs in to roster: that is its last login.
+            if m.last_login.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
+                storage::touch_member_login(&mut conn, organization_id, member_id, now)?;
             }
             Some(ActingMember {
                 member_id,

@@ -105,4 +105,13 @@ pub mod events {
     pub const ORGANIZATION_CREATE: &str = "team.create";
     pub const TOKEN_CREATE: &str = "api_token.create";
     pub const TOKEN_REVOKE: &str = "api_token.revoke";
+    pub const TEAM_LIST: &str = "team.list";
+    pub const MEMBER_GET: &str = "team_member.get";
+    pub const MEMBER_INVITE: &str = "team_member.invite";
+    pub const MEMBER_INVITE_RESEND: &str = "team_member.invite_resend";
+    pub const MEMBER_INVITE_CANCEL: &str = "team_member.invite_cancel";
+    pub const MEMBER_MODIFY: &str = "team_member.modify";
+    pub const MEMBER_REACTIVATE: &str = "team_member.reactivate";
+    pub const MEMBER_DEACTIVATE: &str = "team_member.deactivate";
+    pub const AUDIT_LOG_LIST: &str = "audit_log.list";
 }

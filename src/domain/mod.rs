@@ -3,11 +3,16 @@
 
 pub mod audit;
 pub mod ids;
+pub mod invitation;
 pub mod member;
+pub mod permissions;
+pub mod team;
 pub mod token;
 
 pub use ids::{GroupId, InvitationId, MemberId, OrganizationId, TokenId, UserId};
 pub use member::{Email, MemberStatus, PhoneNumber, Role, UserName};
+pub use permissions::{Actor, Permission};
+pub use team::Member;
 pub use token::Scope;
 
 /// A value that failed to parse into a domain type: the field it came from and why.

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod organizations;
+pub mod team;
 pub mod tokens;
 
 use crate::domain::InvalidValue;

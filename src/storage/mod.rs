@@ -8,6 +8,7 @@
 mod audit;
 mod connection;
 mod error;
+mod invitations;
 mod members;
 mod migrations;
 mod organizations;
@@ -17,11 +18,18 @@ mod tokens;
 pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
 pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
-pub use members::{MemberRow, NewMember, find_member, find_member_by_user_name, insert_member};
+pub use invitations::{
+    InvitationRow, OutboxRow, close_open_invitations, find_latest_invitation, insert_invitation, insert_outbox_message,
+    list_outbox_for_invitation,
+};
+pub use members::{
+    MemberChanges, MemberFilter, MemberRow, NewMember, count_active_administrators, find_member, find_member_by_email,
+    find_member_by_phone, find_member_by_user_name, insert_member, list_members, touch_member_login, update_member,
+};
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{
     OrganizationRow, count_organizations, create_organization, find_organization, list_organizations,
-    lock_for_bootstrap,
+    lock_for_bootstrap, lock_organization,
 };
 pub use tokens::{ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token};
 

@@ -62,3 +62,14 @@ pub fn lock_for_bootstrap(conn: &mut DbConnection) -> StorageResult<()> {
     }
     Ok(())
 }
+
+/// Serialises changes that depend on the organization as a whole (the last-administrator guard):
+/// a row lock on PostgreSQL; on SQLite the immediate write transaction already excludes writers.
+pub fn lock_organization(conn: &mut DbConnection, id: OrganizationId) -> StorageResult<()> {
+    if let DbConnection::Postgres(_) = conn {
+        diesel::sql_query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(id.to_string())
+            .execute(conn)?;
+    }
+    Ok(())
+}

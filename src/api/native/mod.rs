@@ -1,6 +1,8 @@
 //! The native API at `/api/v1` (seed 000's paths, trailing slashes included).
 
+mod team;
 mod token;
+pub mod wire;
 
 use actix_web::{HttpResponse, middleware, web};
 
@@ -15,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .app_data(query_config())
             .app_data(path_config())
             .configure(token::configure)
+            .configure(team::configure)
             .default_service(web::to(no_such_endpoint)),
     );
 }

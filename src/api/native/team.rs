@@ -1,0 +1,279 @@
+//! Seed 000's team endpoints. Each handler: extract, authorize, call one use case, render.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::wire::{
+    AuditEventResponse, AuditLogParams, InviteRequest, ListMembersParams, MemberResponse, UpdateMemberRequest,
+    parse_list, parse_time,
+};
+use crate::api::auth::RequestMeta;
+use crate::api::error::ApiError;
+use crate::api::{AppState, blocking};
+use crate::auth::Principal;
+use crate::domain::audit::Channel;
+use crate::domain::{Actor, Email, MemberId, Permission, PhoneNumber};
+use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUpdate, Page, PageRequest, TimeRange};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Seed 000's paths end in a slash; the same paths without it are accepted too.
+    cfg.service(web::resource(["/team/", "/team"]).get(list_members))
+        .service(web::resource(["/team/invite/", "/team/invite"]).post(invite_member))
+        .service(
+            web::resource([
+                "/team/members/{member_id}/audit-logs/",
+                "/team/members/{member_id}/audit-logs",
+            ])
+            .get(member_audit_log),
+        )
+        .service(
+            web::resource(["/team/{member_id}/invite/", "/team/{member_id}/invite"])
+                .post(resend_invitation)
+                .delete(cancel_invitation),
+        )
+        .service(
+            web::resource(["/team/{member_id}/", "/team/{member_id}"])
+                .get(get_member)
+                .put(update_member)
+                .delete(deactivate_member),
+        );
+}
+
+/// The caller as the domain sees it, if it may do `permission`.
+fn authorize(principal: &Principal, permission: Permission) -> Result<Actor, ApiError> {
+    let actor = principal.actor();
+    if actor.may(permission) {
+        Ok(actor)
+    } else {
+        Err(ApiError::forbidden(match permission {
+            Permission::ReadTeam => "reading the team needs the team:read scope or an administrator role",
+            Permission::WriteTeam => "changing the team needs the team:write scope or an administrator role",
+            Permission::ReadAudit => "reading audit logs needs the audit:read scope or an administrator role",
+            Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
+        }))
+    }
+}
+
+/// Member ids that do not parse name no member: 404, like any unknown id.
+fn member_id(raw: &str) -> Result<MemberId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("member"))
+}
+
+fn invalid(e: crate::domain::InvalidValue) -> ApiError {
+    ApiError::from(crate::service::ServiceError::Invalid(e))
+}
+
+/// The page as a JSON array (seed 000's shape), with the paging in headers:
+/// `X-Total-Count`, `X-Page`, `X-Page-Size` and an RFC 8288 `Link` to the next and previous pages.
+fn paginated<T, R: serde::Serialize>(req: &HttpRequest, page: Page<T>, render: impl Fn(T) -> R) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("X-Total-Count", page.total.to_string()))
+        .insert_header(("X-Page", page.page.to_string()))
+        .insert_header(("X-Page-Size", page.page_size.to_string()));
+    let link_to = |n: i64| {
+        let mut pairs: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != "page")
+            .collect();
+        pairs.push(("page".into(), n.to_string()));
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        format!("<{}?{}>", req.path(), query.join("&"))
+    };
+    let mut links = Vec::new();
+    if page.page * page.page_size < page.total {
+        links.push(format!("{}; rel=\"next\"", link_to(page.page + 1)));
+    }
+    if page.page > 1 {
+        links.push(format!("{}; rel=\"prev\"", link_to(page.page - 1)));
+    }
+    if !links.is_empty() {
+        response.insert_header(("Link", links.join(", ")));
+    }
+    response.json(page.items.into_iter().map(render).collect::<Vec<_>>())
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn invitation_policy(state: &AppState) -> InvitationPolicy {
+    InvitationPolicy {
+        ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
+    }
+}
+
+async fn list_members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    params: web::Query<ListMembersParams>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Permission::ReadTeam)?;
+    let params = params.into_inner();
+    let query = MemberQuery {
+        statuses: parse_list(params.status.as_deref()).map_err(invalid)?,
+        roles: parse_list(params.role.as_deref()).map_err(invalid)?,
+        search: params.search,
+    };
+    let page = PageRequest::new(params.page, params.page_size).map_err(invalid)?;
+    let context = meta.audit_context(&principal, Channel::Api);
+    let organization_id = principal.organization_id;
+    let db = state.db.clone();
+    let page = blocking(move || team::list_members(&db, organization_id, &query, page, &context)).await?;
+    Ok(paginated(&req, page, MemberResponse::from))
+}
+
+async fn get_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = member_id(&path)?;
+    // Anyone may read their own record; the team needs the read permission.
+    if !principal.actor().is_member(id) {
+        authorize(&principal, Permission::ReadTeam)?;
+    }
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let member = blocking(move || team::get_member(&db, organization_id, id, &context)).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
+}
+
+async fn invite_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let body = body.into_inner();
+    let invite = Invite {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: Email::parse(&body.email).map_err(invalid)?,
+        phone_number: body
+            .phone_number
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(invalid)?,
+        role: body.role.parse().map_err(invalid)?,
+    };
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, invitation_policy(&state));
+    let member = blocking(move || team::invite_member(&db, organization_id, invite, &actor, &context, policy)).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(MemberResponse::from(member)))
+}
+
+async fn resend_invitation(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let id = member_id(&path)?;
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, invitation_policy(&state));
+    let member = blocking(move || team::resend_invitation(&db, organization_id, id, &actor, &context, policy)).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
+}
+
+async fn cancel_invitation(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Permission::WriteTeam)?;
+    let id = member_id(&path)?;
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    blocking(move || team::cancel_invitation(&db, organization_id, id, &context)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn update_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Json<UpdateMemberRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let id = member_id(&path)?;
+    let update = MemberUpdate {
+        role: body.role.as_deref().map(str::parse).transpose().map_err(invalid)?,
+        status: body.status.as_deref().map(str::parse).transpose().map_err(invalid)?,
+    };
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let member = blocking(move || team::update_member(&db, organization_id, id, update, &actor, &context)).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
+}
+
+async fn deactivate_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let id = member_id(&path)?;
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let member = blocking(move || team::deactivate_member(&db, organization_id, id, &actor, &context)).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
+}
+
+async fn member_audit_log(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    params: web::Query<AuditLogParams>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Permission::ReadAudit)?;
+    let id = member_id(&path)?;
+    let params = params.into_inner();
+    let range = TimeRange::new(
+        params
+            .from
+            .as_deref()
+            .map(|v| parse_time("from", v))
+            .transpose()
+            .map_err(bad_range)?,
+        params
+            .to
+            .as_deref()
+            .map(|v| parse_time("to", v))
+            .transpose()
+            .map_err(bad_range)?,
+    )
+    .map_err(bad_range)?;
+    let page = PageRequest::new(params.page, params.page_size).map_err(invalid)?;
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let page = blocking(move || team::member_audit_log(&db, organization_id, id, range, page, &context)).await?;
+    Ok(paginated(&req, page, AuditEventResponse::from))
+}
+
+/// A bad or reversed time range is a 400.
+fn bad_range(e: crate::domain::InvalidValue) -> ApiError {
+    ApiError::bad_request(e.to_string()).field(e.field, e.message)
+}

@@ -1,0 +1,213 @@
+//! The native API's JSON, exactly as seed 000 shows it: snake_case fields, upper-case roles and
+//! statuses, timestamps as naive UTC ISO 8601 with microseconds (`2025-12-26T14:38:22.210507`).
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::domain::{Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
+use crate::service::team::AuditEvent;
+
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+fn timestamp<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&t.format(TIMESTAMP_FORMAT))
+}
+
+fn optional_timestamp<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => timestamp(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A member (seed 000's illustration).
+#[derive(Debug, Serialize)]
+pub struct MemberResponse {
+    pub member_id: MemberId,
+    pub user_id: Option<UserId>,
+    pub team_id: OrganizationId,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub role: Role,
+    pub status: MemberStatus,
+    #[serde(serialize_with = "timestamp")]
+    pub added_date: NaiveDateTime,
+    #[serde(serialize_with = "optional_timestamp")]
+    pub last_login: Option<NaiveDateTime>,
+    #[serde(serialize_with = "optional_timestamp")]
+    pub deactivated_date: Option<NaiveDateTime>,
+}
+
+impl From<Member> for MemberResponse {
+    fn from(m: Member) -> Self {
+        Self {
+            member_id: m.id,
+            user_id: m.user_id,
+            team_id: m.organization_id,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            email: m.email.map(|e| e.as_str().to_owned()),
+            phone_number: m.phone_number.map(|p| p.as_str().to_owned()),
+            role: m.role,
+            status: m.status,
+            added_date: m.added_date,
+            last_login: m.last_login,
+            deactivated_date: m.deactivated_date,
+        }
+    }
+}
+
+/// `POST /team/invite/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    pub role: String,
+}
+
+/// `PUT /team/{member_id}/`: role, status, or both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMemberRequest {
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// `GET /team/` query: paging, filters (comma-separated lists) and search.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListMembersParams {
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+    pub status: Option<String>,
+    pub role: Option<String>,
+    pub search: Option<String>,
+}
+
+/// `GET /team/members/{member_id}/audit-logs/` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLogParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
+/// An audit event (seed 000's illustration): request context and touched ids in `entry_metadata`.
+#[derive(Debug, Serialize)]
+pub struct AuditEventResponse {
+    pub id: String,
+    pub actor: String,
+    pub event_name: String,
+    pub entry_metadata: Map<String, Value>,
+    pub team_id: OrganizationId,
+    #[serde(serialize_with = "timestamp")]
+    pub timestamp: NaiveDateTime,
+}
+
+impl From<AuditEvent> for AuditEventResponse {
+    fn from(e: AuditEvent) -> Self {
+        let mut entry_metadata = Map::new();
+        entry_metadata.insert(
+            "ip_address".into(),
+            e.ip_address.map(Value::String).unwrap_or(Value::Null),
+        );
+        entry_metadata.insert(
+            "user_agent".into(),
+            e.user_agent.map(Value::String).unwrap_or(Value::Null),
+        );
+        entry_metadata.insert(
+            "token_hash".into(),
+            e.token_hash.map(Value::String).unwrap_or(Value::Null),
+        );
+        for (k, v) in e.metadata {
+            entry_metadata.entry(k).or_insert(v);
+        }
+        Self {
+            id: e.id,
+            actor: e.actor,
+            event_name: e.event_name,
+            entry_metadata,
+            team_id: e.organization_id,
+            timestamp: e.timestamp,
+        }
+    }
+}
+
+/// Parses a time bound: RFC 3339 (any offset, converted to UTC), a naive ISO date-time (UTC), or a
+/// date (its midnight UTC).
+pub fn parse_time(field: &'static str, raw: &str) -> Result<NaiveDateTime, crate::domain::InvalidValue> {
+    let raw = raw.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.naive_utc());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
+            return Ok(t);
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    }
+    Err(crate::domain::InvalidValue::new(
+        field,
+        format!("{raw:?} is not a date or time (use ISO 8601, e.g. 2025-12-26T16:55:02Z)"),
+    ))
+}
+
+/// Parses a comma-separated list of values.
+pub fn parse_list<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(
+    raw: Option<&str>,
+) -> Result<Vec<T>, crate::domain::InvalidValue> {
+    raw.map(|r| r.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect())
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_the_seed() {
+        let t = NaiveDateTime::parse_from_str("2025-12-26T14:38:22.210507", TIMESTAMP_FORMAT).unwrap();
+        assert_eq!(t.format(TIMESTAMP_FORMAT).to_string(), "2025-12-26T14:38:22.210507");
+        let whole = NaiveDateTime::parse_from_str("2025-12-26T14:38:22", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(whole.format(TIMESTAMP_FORMAT).to_string(), "2025-12-26T14:38:22.000000");
+    }
+
+    #[test]
+    fn time_bounds_parse_in_several_forms() {
+        let expected = NaiveDateTime::parse_from_str("2025-12-26T16:55:02", "%Y-%m-%dT%H:%M:%S").unwrap();
+        for raw in [
+            "2025-12-26T16:55:02Z",
+            "2025-12-26T17:55:02+01:00",
+            "2025-12-26T16:55:02",
+            "2025-12-26 16:55:02",
+        ] {
+            assert_eq!(parse_time("from", raw).unwrap(), expected, "{raw}");
+        }
+        assert_eq!(
+            parse_time("from", "2025-12-26").unwrap().to_string(),
+            "2025-12-26 00:00:00"
+        );
+        assert!(parse_time("from", "yesterday").is_err());
+    }
+
+    #[test]
+    fn lists_parse_and_reject_unknown_values() {
+        let s: Vec<MemberStatus> = parse_list(Some("ACTIVE,pending")).unwrap();
+        assert_eq!(s, vec![MemberStatus::Active, MemberStatus::Pending]);
+        assert!(parse_list::<Role>(Some("ADMIN")).is_err());
+        assert!(parse_list::<Role>(None).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,101 @@
+//! Who may do what on the native API. A token acts either as a member (the member's role decides)
+//! or as an integration of the organization (the token's scopes decide).
+
+use super::{MemberId, Role, Scope};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Member {
+        member_id: MemberId,
+        role: Role,
+    },
+    Integration {
+        scopes: Vec<Scope>,
+    },
+    /// The operator's CLI and the system itself.
+    Operator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// List and read members.
+    ReadTeam,
+    /// Invite, resend, cancel, change role or status, deactivate.
+    WriteTeam,
+    /// Read audit logs.
+    ReadAudit,
+    /// Grant the ADMINISTRATOR role, or change or deactivate an ADMINISTRATOR.
+    ManageAdministrators,
+}
+
+impl Actor {
+    pub fn may(&self, permission: Permission) -> bool {
+        match self {
+            Actor::Operator => true,
+            Actor::Member { role, .. } => match permission {
+                Permission::ReadTeam | Permission::WriteTeam | Permission::ReadAudit => role.is_admin(),
+                Permission::ManageAdministrators => *role == Role::Administrator,
+            },
+            Actor::Integration { scopes } => {
+                let has = |s: Scope| scopes.contains(&s);
+                match permission {
+                    // Writing implies reading what was written.
+                    Permission::ReadTeam => has(Scope::TeamRead) || has(Scope::TeamWrite),
+                    Permission::WriteTeam => has(Scope::TeamWrite),
+                    Permission::ReadAudit => has(Scope::AuditRead),
+                    Permission::ManageAdministrators => has(Scope::TeamWrite) && has(Scope::OrgAdmin),
+                }
+            }
+        }
+    }
+
+    /// Whether this actor is the member `id` (anyone may read their own record).
+    pub fn is_member(&self, id: MemberId) -> bool {
+        matches!(self, Actor::Member { member_id, .. } if *member_id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Actor {
+        Actor::Member {
+            member_id: MemberId::new(),
+            role,
+        }
+    }
+
+    #[test]
+    fn roles_decide_for_members() {
+        for role in [Role::Viewer, Role::Market, Role::Checker] {
+            assert!(!member(role).may(Permission::ReadTeam), "{role}");
+            assert!(!member(role).may(Permission::WriteTeam), "{role}");
+        }
+        let nta = member(Role::NonTransactionalAdmin);
+        assert!(nta.may(Permission::WriteTeam) && nta.may(Permission::ReadAudit));
+        assert!(!nta.may(Permission::ManageAdministrators));
+        assert!(member(Role::Administrator).may(Permission::ManageAdministrators));
+    }
+
+    #[test]
+    fn scopes_decide_for_integrations() {
+        let read = Actor::Integration {
+            scopes: vec![Scope::TeamRead],
+        };
+        assert!(read.may(Permission::ReadTeam) && !read.may(Permission::WriteTeam));
+        let write = Actor::Integration {
+            scopes: vec![Scope::TeamWrite],
+        };
+        assert!(write.may(Permission::ReadTeam) && write.may(Permission::WriteTeam));
+        assert!(!write.may(Permission::ManageAdministrators) && !write.may(Permission::ReadAudit));
+        let admin = Actor::Integration {
+            scopes: vec![Scope::TeamWrite, Scope::OrgAdmin],
+        };
+        assert!(admin.may(Permission::ManageAdministrators));
+        let scim_only = Actor::Integration {
+            scopes: vec![Scope::Scim],
+        };
+        assert!(!scim_only.may(Permission::ReadTeam));
+    }
+}

@@ -1,0 +1,663 @@
+//! The native team use cases of seed 000: list, read, invite, resend, cancel, change role and/or
+//! status, deactivate, and a member's audit log. Each is one transaction with its audit event.
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value};
+
+use super::{ServiceError, ServiceResult, stored};
+use crate::domain::audit::{AuditContext, NewAuditEvent, events};
+use crate::domain::invitation::{InvitationDetails, InvitationEmail};
+use crate::domain::team::{StatusChange, check_deactivation, check_pending, decide_status_change};
+use crate::domain::{
+    Actor, Email, InvalidValue, InvitationId, Member, MemberId, MemberStatus, OrganizationId, Permission, PhoneNumber,
+    Role, UserName,
+};
+use crate::storage::{
+    self, AuditEventRow, AuditQuery, Database, DbConnection, InvitationRow, MemberChanges, MemberFilter, MemberRow,
+    NewMember, OutboxRow, StorageError,
+};
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StorageError;
+    fn try_from(row: MemberRow) -> Result<Self, Self::Error> {
+        let corrupt = |e: InvalidValue| StorageError::Corrupt(e.to_string());
+        Ok(Member {
+            id: stored("members.id", &row.id)?,
+            organization_id: stored("members.organization_id", &row.organization_id)?,
+            user_id: row
+                .user_id
+                .as_deref()
+                .map(|u| stored("members.user_id", u))
+                .transpose()?,
+            user_name: UserName::parse(&row.user_name).map_err(corrupt)?,
+            external_id: row.external_id,
+            display_name: row.display_name,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            email: row.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
+            phone_number: row
+                .phone_number
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            role: row.role.parse().map_err(corrupt)?,
+            status: row.status.parse().map_err(corrupt)?,
+            status_reason: row.status_reason,
+            added_date: row.added_date,
+            updated_at: row.updated_at,
+            last_login: row.last_login,
+            deactivated_date: row.deactivated_date,
+            verified_at: row.verified_at,
+            version: row.version,
+            removed: row.removed_at.is_some(),
+            scim_deleted: row.scim_deleted_at.is_some(),
+        })
+    }
+}
+
+/// One page of a listing, with the total across all pages.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
+}
+
+/// Page numbers start at 1.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: i64,
+    pub page_size: i64,
+}
+
+impl PageRequest {
+    pub const DEFAULT_SIZE: i64 = 100;
+    pub const MAX_SIZE: i64 = 1000;
+
+    pub fn new(page: Option<i64>, page_size: Option<i64>) -> Result<Self, InvalidValue> {
+        let page = page.unwrap_or(1);
+        let page_size = page_size.unwrap_or(Self::DEFAULT_SIZE);
+        if page < 1 {
+            return Err(InvalidValue::new("page", "must be 1 or more"));
+        }
+        if !(1..=Self::MAX_SIZE).contains(&page_size) {
+            return Err(InvalidValue::new(
+                "page_size",
+                format!("must be from 1 to {}", Self::MAX_SIZE),
+            ));
+        }
+        Ok(Self { page, page_size })
+    }
+
+    fn offset(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.page_size)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemberQuery {
+    pub statuses: Vec<MemberStatus>,
+    pub roles: Vec<Role>,
+    pub search: Option<String>,
+}
+
+/// How invitations are made: their lifetime.
+#[derive(Debug, Clone, Copy)]
+pub struct InvitationPolicy {
+    pub ttl: chrono::Duration,
+}
+
+pub struct Invite {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Email,
+    pub phone_number: Option<PhoneNumber>,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemberUpdate {
+    pub role: Option<Role>,
+    pub status: Option<MemberStatus>,
+}
+
+fn refused(e: crate::domain::team::RefusedTransition) -> ServiceError {
+    ServiceError::Conflict {
+        field: Some("status"),
+        message: e.0,
+    }
+}
+
+/// A listed member: present and not a cancelled invitation.
+fn load_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> ServiceResult<Member> {
+    match storage::find_member(conn, organization_id, id) {
+        Ok(row) => {
+            let member = Member::try_from(row)?;
+            if member.removed {
+                return Err(ServiceError::NotFound("member"));
+            }
+            Ok(member)
+        }
+        Err(StorageError::NotFound) => Err(ServiceError::NotFound("member")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Turns a unique-index refusal into the 409 that names the field.
+fn unique_conflict(err: StorageError) -> ServiceError {
+    if err.is_unique_on("email_ci") || err.is_unique_on("user_name_ci") {
+        ServiceError::conflict("email", "a member with this e-mail already exists in the organization")
+    } else if err.is_unique_on("phone_number") {
+        ServiceError::conflict(
+            "phone_number",
+            "a member with this phone number already exists in the organization",
+        )
+    } else {
+        err.into()
+    }
+}
+
+pub fn list_members(
+    db: &Database,
+    organization_id: OrganizationId,
+    query: &MemberQuery,
+    page: PageRequest,
+    context: &AuditContext,
+) -> ServiceResult<Page<Member>> {
+    let filter = MemberFilter {
+        statuses: query.statuses.iter().map(|s| s.as_str().to_owned()).collect(),
+        roles: query.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        search: query
+            .search
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_owned()),
+        include_removed: false,
+    };
+    db.write(|conn| {
+        let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
+        let items = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
+        let event = NewAuditEvent::new(organization_id, events::TEAM_LIST)
+            .with("page", page.page)
+            .with("page_size", page.page_size)
+            .with("returned", items.len());
+        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
+        Ok(Page {
+            items,
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        })
+    })
+}
+
+pub fn get_member(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
+    db.write(|conn| {
+        let member = load_member(conn, organization_id, id)?;
+        let event = NewAuditEvent::new(organization_id, events::MEMBER_GET).about(id);
+        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
+        Ok(member)
+    })
+}
+
+/// Invites a person: a PENDING member, an invitation and its e-mail in the outbox. A member whose
+/// earlier invitation was cancelled is invited again under the same id.
+pub fn invite_member(
+    db: &Database,
+    organization_id: OrganizationId,
+    invite: Invite,
+    actor: &Actor,
+    context: &AuditContext,
+    policy: InvitationPolicy,
+) -> ServiceResult<Member> {
+    if invite.role == Role::Administrator && !actor.may(Permission::ManageAdministrators) {
+        return Err(ServiceError::Forbidden(
+            "only an ADMINISTRATOR can grant the ADMINISTRATOR role".into(),
+        ));
+    }
+    let first_name = required_name("first_name", &invite.first_name)?;
+    let last_name = required_name("last_name", &invite.last_name)?;
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let email_key = invite.email.key();
+        let existing = storage::find_member_by_email(conn, organization_id, &email_key)?;
+        if let Some(phone) = &invite.phone_number
+            && let Some(holder) = storage::find_member_by_phone(conn, organization_id, phone.as_str())?
+            && existing.as_ref().is_none_or(|e| e.id != holder.id)
+        {
+            return Err(ServiceError::conflict(
+                "phone_number",
+                "a member with this phone number already exists in the organization",
+            ));
+        }
+        let member_id = match existing {
+            Some(row) if row.removed_at.is_some() => {
+                let id: MemberId = stored("members.id", &row.id)?;
+                let changes = MemberChanges {
+                    first_name: Some(Some(first_name.clone())),
+                    last_name: Some(Some(last_name.clone())),
+                    email: Some(Some(invite.email.as_str().to_owned())),
+                    email_ci: Some(Some(email_key.clone())),
+                    phone_number: Some(invite.phone_number.as_ref().map(|p| p.as_str().to_owned())),
+                    role: Some(invite.role.as_str().to_owned()),
+                    status: Some(MemberStatus::Pending.as_str().to_owned()),
+                    status_reason: Some(None),
+                    removed_at: Some(None),
+                    deactivated_date: Some(None),
+                    ..MemberChanges::default()
+                };
+                storage::update_member(conn, organization_id, id, &changes, now).map_err(unique_conflict)?;
+                id
+            }
+            Some(row) => {
+                return Err(ServiceError::conflict(
+                    "email",
+                    format!(
+                        "a member with this e-mail already exists in the organization (member_id {}, status {})",
+                        row.id, row.status
+                    ),
+                ));
+            }
+            None => {
+                let id = MemberId::new();
+                let user_name = UserName::from(&invite.email);
+                let row = NewMember {
+                    id: id.to_string(),
+                    organization_id: organization_id.to_string(),
+                    user_id: None,
+                    user_name: user_name.as_str().to_owned(),
+                    user_name_ci: user_name.key(),
+                    external_id: None,
+                    display_name: None,
+                    first_name: Some(first_name.clone()),
+                    last_name: Some(last_name.clone()),
+                    email: Some(invite.email.as_str().to_owned()),
+                    email_ci: Some(email_key),
+                    phone_number: invite.phone_number.as_ref().map(|p| p.as_str().to_owned()),
+                    role: invite.role.as_str().to_owned(),
+                    status: MemberStatus::Pending.as_str().to_owned(),
+                    scim_attributes: "{}".to_owned(),
+                    added_date: now,
+                    updated_at: now,
+                };
+                storage::insert_member(conn, organization_id, &row).map_err(unique_conflict)?;
+                id
+            }
+        };
+        let member = load_member(conn, organization_id, member_id)?;
+        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
+        let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE)
+            .about(member_id)
+            .with("invitation_id", invitation_id.to_string())
+            .with("role", member.role.as_str())
+            .with("email", invite.email.as_str());
+        storage::insert_audit_event(conn, context, &event, now)?;
+        Ok(member)
+    })
+}
+
+fn required_name(field: &'static str, raw: &str) -> Result<String, InvalidValue> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidValue::new(field, "must not be empty"));
+    }
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(InvalidValue::new(field, "must be at most 200 printable characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// Writes an invitation and its e-mail (to the outbox) for a pending member.
+fn issue_invitation(
+    conn: &mut DbConnection,
+    member: &Member,
+    actor: &Actor,
+    context: &AuditContext,
+    policy: InvitationPolicy,
+    now: NaiveDateTime,
+) -> ServiceResult<InvitationId> {
+    let email = member
+        .email
+        .as_ref()
+        .ok_or_else(|| InvalidValue::new("email", "the member has no e-mail address to invite"))?;
+    let organization = storage::find_organization(conn, member.organization_id)?;
+    let inviter = match actor {
+        Actor::Member { member_id, .. } => {
+            let m = Member::try_from(storage::find_member(conn, member.organization_id, *member_id)?)?;
+            full_name(&m).unwrap_or_else(|| m.user_name.to_string())
+        }
+        _ => format!("An administrator of {}", organization.name),
+    };
+    let id = InvitationId::new();
+    let expires_at = now + policy.ttl;
+    // The acceptance token is minted when the e-mail is sent (and only its hash kept then); until
+    // then the column holds the hash of a random value nobody knows.
+    let unguessable = crate::auth::hash_token(&uuid::Uuid::new_v4().to_string());
+    storage::insert_invitation(
+        conn,
+        member.organization_id,
+        &InvitationRow {
+            id: id.to_string(),
+            organization_id: member.organization_id.to_string(),
+            member_id: member.id.to_string(),
+            token_hash: unguessable,
+            email: email.as_str().to_owned(),
+            status: "SENT".to_owned(),
+            invited_by: Some(context.actor.clone()),
+            created_at: now,
+            expires_at,
+            accepted_at: None,
+            cancelled_at: None,
+        },
+    )?;
+    let mail = InvitationEmail::render(&InvitationDetails {
+        organization_name: &organization.name,
+        inviter: &inviter,
+        invitee_name: &full_name(member).unwrap_or_default(),
+        role: member.role,
+        expires_at,
+    });
+    storage::insert_outbox_message(
+        conn,
+        member.organization_id,
+        &OutboxRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            organization_id: member.organization_id.to_string(),
+            invitation_id: Some(id.to_string()),
+            recipient: email.as_str().to_owned(),
+            subject: mail.subject,
+            body_text: mail.text,
+            body_html: mail.html,
+            status: "PENDING".to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        },
+    )?;
+    Ok(id)
+}
+
+fn full_name(m: &Member) -> Option<String> {
+    let name = [m.first_name.as_deref(), m.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.trim().is_empty()).then_some(name)
+}
+
+/// A new invitation (new token, new expiry) for a PENDING member; the previous one stops working.
+pub fn resend_invitation(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    actor: &Actor,
+    context: &AuditContext,
+    policy: InvitationPolicy,
+) -> ServiceResult<Member> {
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let member = load_member(conn, organization_id, id)?;
+        check_pending(member.status, "resent").map_err(refused)?;
+        storage::close_open_invitations(conn, organization_id, id, "SUPERSEDED", now)?;
+        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
+        let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE_RESEND)
+            .about(id)
+            .with("invitation_id", invitation_id.to_string());
+        storage::insert_audit_event(conn, context, &event, now)?;
+        Ok(member)
+    })
+}
+
+/// Cancels a PENDING member's invitation: the member leaves the list (its history stays).
+pub fn cancel_invitation(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    context: &AuditContext,
+) -> ServiceResult<()> {
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let member = load_member(conn, organization_id, id)?;
+        check_pending(member.status, "cancelled").map_err(refused)?;
+        storage::close_open_invitations(conn, organization_id, id, "CANCELLED", now)?;
+        let changes = MemberChanges {
+            status: Some(MemberStatus::Inactive.as_str().to_owned()),
+            removed_at: Some(Some(now)),
+            ..MemberChanges::default()
+        };
+        storage::update_member(conn, organization_id, id, &changes, now)?;
+        storage::insert_audit_event(
+            conn,
+            context,
+            &NewAuditEvent::new(organization_id, events::MEMBER_INVITE_CANCEL).about(id),
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+/// Refuses to leave the organization without an active ADMINISTRATOR.
+fn guard_last_administrator(conn: &mut DbConnection, member: &Member) -> ServiceResult<()> {
+    if member.role != Role::Administrator || member.status != MemberStatus::Active {
+        return Ok(());
+    }
+    storage::lock_organization(conn, member.organization_id)?;
+    if storage::count_active_administrators(conn, member.organization_id, member.id)? == 0 {
+        return Err(ServiceError::conflict(
+            "role",
+            "this member is the organization's last active ADMINISTRATOR; make another member ADMINISTRATOR first",
+        ));
+    }
+    Ok(())
+}
+
+/// Seed 000's `PUT /team/{member_id}/`: change the role, reactivate (or deactivate), or both.
+pub fn update_member(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    update: MemberUpdate,
+    actor: &Actor,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
+    if update.role.is_none() && update.status.is_none() {
+        return Err(InvalidValue::new("role", "give role, status, or both").into());
+    }
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let member = load_member(conn, organization_id, id)?;
+        let status_change = match update.status {
+            Some(requested) => decide_status_change(member.status, requested).map_err(refused)?,
+            None => StatusChange::Unchanged,
+        };
+        let new_role = update.role.filter(|r| *r != member.role);
+        let touches_administrator = new_role == Some(Role::Administrator)
+            || (member.role == Role::Administrator
+                && (new_role.is_some() || status_change == StatusChange::Deactivate));
+        if touches_administrator && !actor.may(Permission::ManageAdministrators) {
+            return Err(ServiceError::Forbidden(
+                "only an ADMINISTRATOR can grant the ADMINISTRATOR role or change an ADMINISTRATOR".into(),
+            ));
+        }
+        if new_role.is_some() || status_change == StatusChange::Deactivate {
+            guard_last_administrator(conn, &member)?;
+        }
+        let mut changes = MemberChanges::default();
+        if let Some(role) = new_role {
+            changes.role = Some(role.as_str().to_owned());
+        }
+        match status_change {
+            StatusChange::Unchanged => {}
+            StatusChange::Reactivate => {
+                changes.status = Some(MemberStatus::Active.as_str().to_owned());
+                changes.deactivated_date = Some(None);
+                changes.status_reason = Some(None);
+            }
+            StatusChange::Deactivate => {
+                changes.status = Some(MemberStatus::Inactive.as_str().to_owned());
+                changes.deactivated_date = Some(Some(now));
+            }
+        }
+        if new_role.is_none() && status_change == StatusChange::Unchanged {
+            return Ok(member);
+        }
+        let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
+        if let Some(role) = new_role {
+            let event = NewAuditEvent::new(organization_id, events::MEMBER_MODIFY)
+                .about(id)
+                .with("old_role", member.role.as_str())
+                .with("new_role", role.as_str());
+            storage::insert_audit_event(conn, context, &event, now)?;
+        }
+        let status_event = match status_change {
+            StatusChange::Reactivate => Some(events::MEMBER_REACTIVATE),
+            StatusChange::Deactivate => Some(events::MEMBER_DEACTIVATE),
+            StatusChange::Unchanged => None,
+        };
+        if let Some(name) = status_event {
+            let event = NewAuditEvent::new(organization_id, name)
+                .about(id)
+                .with("old_status", member.status.as_str())
+                .with("new_status", updated.status.as_str());
+            storage::insert_audit_event(conn, context, &event, now)?;
+        }
+        Ok(updated)
+    })
+}
+
+/// Seed 000's `DELETE /team/{member_id}/`: the member becomes INACTIVE with a deactivation date.
+pub fn deactivate_member(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    actor: &Actor,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let member = load_member(conn, organization_id, id)?;
+        check_deactivation(member.status).map_err(refused)?;
+        if member.role == Role::Administrator && !actor.may(Permission::ManageAdministrators) {
+            return Err(ServiceError::Forbidden(
+                "only an ADMINISTRATOR can deactivate an ADMINISTRATOR".into(),
+            ));
+        }
+        guard_last_administrator(conn, &member)?;
+        let changes = MemberChanges {
+            status: Some(MemberStatus::Inactive.as_str().to_owned()),
+            deactivated_date: Some(Some(now)),
+            ..MemberChanges::default()
+        };
+        let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
+        let event = NewAuditEvent::new(organization_id, events::MEMBER_DEACTIVATE)
+            .about(id)
+            .with("old_status", member.status.as_str());
+        storage::insert_audit_event(conn, context, &event, now)?;
+        Ok(updated)
+    })
+}
+
+/// An audit event as read back.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: String,
+    pub organization_id: OrganizationId,
+    pub actor: String,
+    pub event_name: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub token_hash: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub timestamp: NaiveDateTime,
+}
+
+impl TryFrom<AuditEventRow> for AuditEvent {
+    type Error = StorageError;
+    fn try_from(row: AuditEventRow) -> Result<Self, Self::Error> {
+        let metadata = match serde_json::from_str(&row.metadata) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(StorageError::Corrupt(format!("audit event {} metadata", row.id))),
+        };
+        Ok(AuditEvent {
+            organization_id: stored("audit_events.organization_id", &row.organization_id)?,
+            id: row.id,
+            actor: row.actor,
+            event_name: row.event_name,
+            ip_address: row.ip_address,
+            user_agent: row.user_agent,
+            token_hash: row.token_hash,
+            metadata,
+            timestamp: row.created_at,
+        })
+    }
+}
+
+/// A closed time window; either end may be open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeRange {
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+}
+
+impl TimeRange {
+    pub fn new(from: Option<NaiveDateTime>, to: Option<NaiveDateTime>) -> Result<Self, InvalidValue> {
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(InvalidValue::new("from", "`from` is after `to`"));
+        }
+        Ok(Self { from, to })
+    }
+}
+
+/// The events a member performed or underwent, oldest first.
+pub fn member_audit_log(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    range: TimeRange,
+    page: PageRequest,
+    context: &AuditContext,
+) -> ServiceResult<Page<AuditEvent>> {
+    db.write(|conn| {
+        // The history outlives a cancelled invitation: removed members are found too.
+        match storage::find_member(conn, organization_id, id) {
+            Err(StorageError::NotFound) => return Err(ServiceError::NotFound("member")),
+            other => other?,
+        };
+        let query = AuditQuery {
+            member_id: Some(id),
+            from: range.from,
+            to: range.to,
+            offset: page.offset(),
+            limit: page.page_size,
+        };
+        let (rows, total) = storage::list_audit_events(conn, organization_id, &query)?;
+        let items = rows
+            .into_iter()
+            .map(AuditEvent::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Recorded after the read, so the listing does not contain its own event.
+        let event = NewAuditEvent::new(organization_id, events::AUDIT_LOG_LIST)
+            .with("member_id", id.to_string())
+            .with("returned", items.len());
+        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
+        Ok(Page {
+            items,
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        })
+    })
+}
