@@ -8,17 +8,20 @@ use crate::auth::AuthError;
 use crate::service::ServiceError;
 use crate::storage::StorageError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{code}: {message}")]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
+    #[schema(ignore)]
     pub status: StatusCode,
+    #[schema(value_type = String, example = "not_found")]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]

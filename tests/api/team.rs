@@ -709,3 +709,55 @@ both_backends!(
     the_last_administrator_stays,
     another_organizations_members_are_not_found,
 );
+
+async fn the_openapi_document_matches_the_router(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (status, doc) = app.call(Method::GET, "/api/v1/openapi.json", &app.token, None).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "Member",
+        "InviteRequest",
+        "UpdateMemberRequest",
+        "AuditEvent",
+        "Error",
+        "Role",
+        "MemberStatus",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    let roles: Vec<&str> = schemas["Role"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "VIEWER",
+            "MARKET",
+            "CHECKER",
+            "NON_TRANSACTIONAL_ADMIN",
+            "ADMINISTRATOR"
+        ]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let concrete = path.replace("{member_id}", &MemberId::new().to_string());
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let (_, body) = app.call(method.clone(), &concrete, &app.token, Some(json!({}))).await;
+            assert_ne!(
+                body["message"], "endpoint not found",
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    assert_eq!(operations, 9, "every native operation is documented");
+}
+
+both_backends!(the_openapi_document_matches_the_router);

@@ -113,7 +113,17 @@ fn invitation_policy(state: &AppState) -> InvitationPolicy {
     }
 }
 
-async fn list_members(
+/// List the organization's members (cancelled invitations excluded), oldest first.
+#[utoipa::path(get, path = "/api/v1/team/", tag = "team", params(ListMembersParams),
+    responses(
+        (status = 200, description = "One page of members; paging in the headers", body = [MemberResponse],
+            headers(("X-Total-Count" = i64, description = "members matching, all pages"),
+                    ("X-Page" = i64), ("X-Page-Size" = i64),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 422, body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn list_members(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
@@ -135,7 +145,13 @@ async fn list_members(
     Ok(paginated(&req, page, MemberResponse::from))
 }
 
-async fn get_member(
+/// One member.
+#[utoipa::path(get, path = "/api/v1/team/{member_id}/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, description = "No such member in the caller's organization", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn get_member(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -152,7 +168,14 @@ async fn get_member(
     Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
 }
 
-async fn invite_member(
+/// Invite a person: a `PENDING` member, an invitation and its e-mail.
+#[utoipa::path(post, path = "/api/v1/team/invite/", tag = "team", request_body = InviteRequest,
+    responses((status = 201, body = MemberResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError),
+        (status = 409, description = "E-mail or phone number already in the organization", body = ApiError),
+        (status = 422, body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn invite_member(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -179,7 +202,13 @@ async fn invite_member(
     Ok(HttpResponse::build(StatusCode::CREATED).json(MemberResponse::from(member)))
 }
 
-async fn resend_invitation(
+/// Resend a `PENDING` member's invitation (new token, new expiry).
+#[utoipa::path(post, path = "/api/v1/team/{member_id}/invite/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, description = "The member is not PENDING", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn resend_invitation(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -193,7 +222,13 @@ async fn resend_invitation(
     Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
 }
 
-async fn cancel_invitation(
+/// Cancel a `PENDING` member's invitation; the member leaves the list.
+#[utoipa::path(delete, path = "/api/v1/team/{member_id}/invite/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Cancelled"), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, description = "The member is not PENDING", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn cancel_invitation(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -207,7 +242,15 @@ async fn cancel_invitation(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn update_member(
+/// Change a member's role, status (reactivate or deactivate), or both.
+#[utoipa::path(put, path = "/api/v1/team/{member_id}/", tag = "team", request_body = UpdateMemberRequest,
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "A transition that makes no sense, or the last ADMINISTRATOR", body = ApiError),
+        (status = 422, body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn update_member(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -226,7 +269,14 @@ async fn update_member(
     Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
 }
 
-async fn deactivate_member(
+/// Deactivate a member: `INACTIVE`, with `deactivated_date`.
+#[utoipa::path(delete, path = "/api/v1/team/{member_id}/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError),
+        (status = 409, description = "Already INACTIVE, PENDING, or the last ADMINISTRATOR", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn deactivate_member(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     meta: RequestMeta,
@@ -240,7 +290,15 @@ async fn deactivate_member(
     Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
 }
 
-async fn member_audit_log(
+/// The events a member performed or underwent, oldest first.
+#[utoipa::path(get, path = "/api/v1/team/members/{member_id}/audit-logs/", tag = "audit",
+    params(("member_id" = uuid::Uuid, Path), AuditLogParams),
+    responses(
+        (status = 200, body = [AuditEventResponse], headers(("X-Total-Count" = i64), ("Link" = String))),
+        (status = 400, description = "A bad or reversed time range", body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn member_audit_log(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,

@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
 use crate::service::team::AuditEvent;
@@ -22,10 +23,16 @@ fn optional_timestamp<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<
 }
 
 /// A member (seed 000's illustration).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Member)]
 pub struct MemberResponse {
+    #[schema(value_type = uuid::Uuid)]
     pub member_id: MemberId,
+    /// Set once the person has registered (accepted the invitation).
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<UserId>,
+    /// The organization.
+    #[schema(value_type = uuid::Uuid)]
     pub team_id: OrganizationId,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -33,11 +40,15 @@ pub struct MemberResponse {
     pub phone_number: Option<String>,
     pub role: Role,
     pub status: MemberStatus,
+    /// UTC, e.g. `2025-08-28T17:43:19.287013`.
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, example = "2025-08-28T17:43:19.287013")]
     pub added_date: NaiveDateTime,
     #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>, example = "2025-12-26T14:38:22.210507")]
     pub last_login: Option<NaiveDateTime>,
     #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>)]
     pub deactivated_date: Option<NaiveDateTime>,
 }
 
@@ -61,57 +72,82 @@ impl From<Member> for MemberResponse {
 }
 
 /// `POST /team/invite/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
+    #[schema(example = "John")]
     pub first_name: String,
+    #[schema(example = "Doe")]
     pub last_name: String,
+    #[schema(example = "jdoe@domain.com")]
     pub email: String,
+    /// E.164, e.g. `+33671915834`.
     #[serde(default)]
+    #[schema(example = "+111111111111")]
     pub phone_number: Option<String>,
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
 /// `PUT /team/{member_id}/`: role, status, or both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
+    /// `ACTIVE` reactivates an `INACTIVE` member; `INACTIVE` deactivates.
     #[serde(default)]
+    #[schema(value_type = Option<MemberStatus>)]
     pub status: Option<String>,
 }
 
 /// `GET /team/` query: paging, filters (comma-separated lists) and search.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListMembersParams {
+    /// Page number, from 1.
     pub page: Option<i64>,
+    /// Members per page, 1 to 1000 (default 100).
     pub page_size: Option<i64>,
+    /// Comma-separated statuses, e.g. `ACTIVE,PENDING`.
     pub status: Option<String>,
+    /// Comma-separated roles, e.g. `VIEWER,CHECKER`.
     pub role: Option<String>,
+    /// Case-insensitive part of a name, e-mail or phone number.
     pub search: Option<String>,
 }
 
 /// `GET /team/members/{member_id}/audit-logs/` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditLogParams {
+    /// Earliest event time (ISO 8601; without an offset, UTC).
     pub from: Option<String>,
+    /// Latest event time.
     pub to: Option<String>,
     pub page: Option<i64>,
     pub page_size: Option<i64>,
 }
 
 /// An audit event (seed 000's illustration): request context and touched ids in `entry_metadata`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditEventResponse {
     pub id: String,
+    /// The member's `user_id`, or `token:<id>` for an integration token.
     pub actor: String,
+    #[schema(example = "team_member.invite")]
     pub event_name: String,
+    /// `ip_address`, `user_agent`, `token_hash` (SHA-256 of the token, base64url) and the touched ids.
+    #[schema(value_type = Object)]
     pub entry_metadata: Map<String, Value>,
+    #[schema(value_type = uuid::Uuid)]
     pub team_id: OrganizationId,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, example = "2025-12-26T16:55:02.771046")]
     pub timestamp: NaiveDateTime,
 }
 

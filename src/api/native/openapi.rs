@@ -1,0 +1,52 @@
+//! The native API's OpenAPI document, generated from the handlers' and wire types' annotations.
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "roster native API", description = "Members, invitations, roles and audit logs of an organization (seed 000)."),
+    paths(
+        super::team::list_members,
+        super::team::get_member,
+        super::team::invite_member,
+        super::team::resend_invitation,
+        super::team::cancel_invitation,
+        super::team::update_member,
+        super::team::deactivate_member,
+        super::team::member_audit_log,
+        super::token::current_token,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "team", description = "Members and invitations"), (name = "audit", description = "Audit logs"),
+         (name = "token", description = "The calling token"))
+)]
+pub struct NativeApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let document = NativeApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serialises");
+    cfg.service(web::resource("/openapi.json").get(move || {
+        let document = document.clone();
+        async move { HttpResponse::Ok().content_type("application/json").body(document) }
+    }));
+}
