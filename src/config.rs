@@ -49,6 +49,36 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "lifetime of tokens created by the CLI and the bootstrap",
     ),
     ("invitation_ttl_hours", "168", "how long an invitation link stays valid"),
+    ("mailer", "file", "file (`.eml` files in <data_dir>/outbox) or smtp"),
+    (
+        "mail_from",
+        "roster <no-reply@localhost>",
+        "sender of invitation e-mails",
+    ),
+    ("smtp_host", "localhost", "SMTP server"),
+    ("smtp_port", "587", "SMTP port"),
+    (
+        "smtp_security",
+        "starttls",
+        "starttls (required), tls (implicit, port 465) or none (local relay only)",
+    ),
+    ("smtp_username", "(none)", "SMTP user name"),
+    ("smtp_password", "(none)", "SMTP password"),
+    (
+        "mail_max_attempts",
+        "8",
+        "delivery attempts before an e-mail is marked failed",
+    ),
+    (
+        "mail_retry_base_ms",
+        "30000",
+        "delay before the first retry; doubled each time, at most an hour",
+    ),
+    (
+        "mail_poll_ms",
+        "1000",
+        "how often the delivery worker looks for due e-mails",
+    ),
     ("db_pool_size", "8", "database connections per instance"),
     ("max_body_bytes", "1048576", "largest request body accepted"),
     ("workers", "number of cores", "HTTP worker threads"),
@@ -61,7 +91,35 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const SECRET_KEYS: &[&str] = &["signing_key", "database_url"];
+const SECRET_KEYS: &[&str] = &["signing_key", "database_url", "smtp_password"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailerKind {
+    File,
+    Smtp,
+}
+
+/// Where invitation e-mails go.
+#[derive(Clone)]
+pub struct MailSettings {
+    pub kind: MailerKind,
+    pub from: lettre::message::Mailbox,
+    pub smtp: crate::mail::SmtpSettings,
+    pub max_attempts: i32,
+    pub retry_base: std::time::Duration,
+    pub poll: std::time::Duration,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("kind", &self.kind)
+            .field("from", &self.from.to_string())
+            .field("smtp_host", &self.smtp.host)
+            .field("smtp_port", &self.smtp.port)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -81,6 +139,7 @@ pub struct Settings {
     pub token_audience: String,
     pub token_ttl_days: i64,
     pub invitation_ttl_hours: i64,
+    pub mail: MailSettings,
     pub db_pool_size: u32,
     pub max_body_bytes: usize,
     pub workers: usize,
@@ -205,6 +264,34 @@ impl SettingsSources {
         let token_audience = parse("token_audience").or("roster", non_empty)?;
         let token_ttl_days = parse("token_ttl_days").or("365", |v| int_in(v, 1, 36_500))?;
         let invitation_ttl_hours = parse("invitation_ttl_hours").or("168", |v| int_in(v, 1, 24 * 365))?;
+        let mail = MailSettings {
+            kind: parse("mailer").or("file", |v| match v.trim().to_ascii_lowercase().as_str() {
+                "file" => Ok(MailerKind::File),
+                "smtp" => Ok(MailerKind::Smtp),
+                _ => Err("expected file or smtp".to_string()),
+            })?,
+            from: parse("mail_from").or("roster <no-reply@localhost>", crate::mail::parse_mailbox)?,
+            smtp: crate::mail::SmtpSettings {
+                host: parse("smtp_host").or("localhost", non_empty)?,
+                port: parse("smtp_port").or("587", |v| int_in(v, 1, 65535).map(|n| n as u16))?,
+                security: parse("smtp_security").or("starttls", |v| match v.trim().to_ascii_lowercase().as_str() {
+                    "starttls" => Ok(crate::mail::SmtpSecurity::StartTls),
+                    "tls" => Ok(crate::mail::SmtpSecurity::Tls),
+                    "none" => Ok(crate::mail::SmtpSecurity::None),
+                    _ => Err("expected starttls, tls or none".to_string()),
+                })?,
+                username: self.get("smtp_username").map(|(v, _)| v.clone()),
+                password: self.get("smtp_password").map(|(v, _)| v.clone()),
+                timeout: std::time::Duration::from_secs(20),
+            },
+            max_attempts: parse("mail_max_attempts").or("8", |v| int_in(v, 1, 100).map(|n| n as i32))?,
+            retry_base: parse("mail_retry_base_ms")
+                .or("30000", |v| int_in(v, 10, 3_600_000))
+                .map(|ms| std::time::Duration::from_millis(ms as u64))?,
+            poll: parse("mail_poll_ms")
+                .or("1000", |v| int_in(v, 10, 600_000))
+                .map(|ms| std::time::Duration::from_millis(ms as u64))?,
+        };
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
         let max_body_bytes =
             parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
@@ -237,6 +324,7 @@ impl SettingsSources {
             token_audience,
             token_ttl_days,
             invitation_ttl_hours,
+            mail,
             db_pool_size,
             max_body_bytes,
             workers,
@@ -297,6 +385,10 @@ impl Settings {
 
     pub fn signing_key_path(&self) -> PathBuf {
         self.data_dir.join("signing.key")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
     }
 
     pub fn bootstrap_token_path(&self) -> PathBuf {

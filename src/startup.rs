@@ -9,10 +9,13 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::api::logging::RedactedRootSpan;
 use crate::api::{self, AppState};
 use crate::auth::{self, IssuedToken, TokenSigner};
-use crate::config::Settings;
+use crate::config::{MailerKind, Settings};
+use crate::mail::{FileMailer, Mailer, SmtpMailer};
 use crate::service::bootstrap::bootstrap_if_empty;
+use crate::service::invitations::{DeliveryPolicy, DeliveryReport, deliver_due};
 use crate::service::organizations::Organization;
 use crate::storage::{self, Database, PoolSettings};
 
@@ -47,18 +50,21 @@ impl Application {
             None
         };
 
+        let mailer = build_mailer(&settings)?;
+        tracing::info!(mailer = %mailer.describe(), "invitation e-mails go to");
         let state = AppState {
             db,
             signer,
             settings: Arc::new(settings),
         };
+        spawn_delivery_worker(&state, mailer);
         let server = {
             let state = state.clone();
             let workers = state.settings.workers;
             let max_body = state.settings.max_body_bytes;
             HttpServer::new(move || {
                 App::new()
-                    .wrap(TracingLogger::default())
+                    .wrap(TracingLogger::<RedactedRootSpan>::new())
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::PayloadConfig::new(max_body))
                     .configure(|cfg| api::configure(cfg, max_body))
@@ -110,4 +116,39 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, TokenSign
     )
     .with_context(|| format!("cannot open the database {}", settings.database_url))?;
     Ok((db, signer))
+}
+
+fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let mail = &settings.mail;
+    Ok(match mail.kind {
+        MailerKind::File => Arc::new(FileMailer::new(mail.from.clone(), settings.outbox_dir())),
+        MailerKind::Smtp => Arc::new(SmtpMailer::new(mail.from.clone(), &mail.smtp).context("invalid SMTP settings")?),
+    })
+}
+
+/// Delivers the outbox in the background for as long as the runtime runs. Every instance runs one;
+/// claims keep them from sending a message twice.
+fn spawn_delivery_worker(state: &AppState, mailer: Arc<dyn Mailer>) {
+    let settings = &state.settings;
+    let policy = DeliveryPolicy {
+        public_url: settings.public_url(),
+        max_attempts: settings.mail.max_attempts,
+        retry_base: chrono::Duration::from_std(settings.mail.retry_base).unwrap_or(chrono::Duration::seconds(30)),
+        lease: chrono::Duration::minutes(2),
+        batch: 20,
+    };
+    let poll = settings.mail.poll;
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(poll).await;
+            let (db, mailer, policy) = (db.clone(), mailer.clone(), policy.clone());
+            match tokio::task::spawn_blocking(move || deliver_due(&db, mailer.as_ref(), &policy)).await {
+                Ok(Ok(report)) if report != DeliveryReport::default() => tracing::info!(?report, "outbox delivered"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "outbox delivery failed; will retry"),
+                Err(e) => tracing::error!(error = %e, "outbox worker task failed"),
+            }
+        }
+    });
 }

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod invitations;
+pub mod logging;
 pub mod native;
 pub mod scim;
 
@@ -38,7 +40,9 @@ where
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    // Invitation routes first: they share the /api/v1 prefix but are reached without a bearer token.
     cfg.configure(health::configure)
+        .configure(invitations::configure)
         .configure(|cfg| native::configure(cfg, max_body_bytes))
         .configure(scim::configure);
 }

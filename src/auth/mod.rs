@@ -7,7 +7,7 @@ mod tokens;
 
 pub use keys::{SigningKey, load_or_create_signing_key, write_private_file};
 pub use principal::{Principal, authenticate};
-pub use tokens::{Claims, IssuedToken, TOKEN_PREFIX, TokenSigner, hash_token};
+pub use tokens::{Claims, IssuedToken, TOKEN_PREFIX, TokenSigner, hash_token, random_secret};
 
 /// Why a request was not authenticated. Every variant is a 401; the message is safe to show.
 #[derive(Debug, thiserror::Error)]

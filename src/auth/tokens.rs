@@ -117,6 +117,14 @@ impl std::fmt::Debug for TokenSigner {
     }
 }
 
+/// A random secret for one-time links: 256 bits, base64url (43 characters).
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// SHA-256 of the whole token string, base64url: what audit events and the token registry keep.
 pub fn hash_token(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))

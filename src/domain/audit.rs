@@ -114,4 +114,7 @@ pub mod events {
     pub const MEMBER_REACTIVATE: &str = "team_member.reactivate";
     pub const MEMBER_DEACTIVATE: &str = "team_member.deactivate";
     pub const AUDIT_LOG_LIST: &str = "audit_log.list";
+    pub const MEMBER_INVITE_DELIVERED: &str = "team_member.invite_delivered";
+    pub const MEMBER_INVITE_DELIVERY_FAILED: &str = "team_member.invite_delivery_failed";
+    pub const MEMBER_INVITE_ACCEPT: &str = "team_member.invite_accept";
 }

@@ -6,6 +6,40 @@ use chrono::NaiveDateTime;
 /// Replaced by the acceptance URL when the message is sent.
 pub const ACCEPT_URL_PLACEHOLDER: &str = "{{accept_url}}";
 
+/// What a member's latest invitation amounts to, as shown with the member (seed 003's states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvitationState {
+    /// Open and not expired (its e-mail may still be on its way).
+    Sent,
+    /// Open, but past its expiry: resend it.
+    Expired,
+    Accepted,
+    Cancelled,
+    /// The e-mail could not be delivered after every retry.
+    DeliveryFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvitationSummary {
+    pub state: InvitationState,
+    pub expires_at: NaiveDateTime,
+}
+
+impl InvitationSummary {
+    /// Reads an invitation's stored status and delivery status at `now`.
+    pub fn at(status: &str, delivery_status: &str, expires_at: NaiveDateTime, now: NaiveDateTime) -> Self {
+        let state = match status {
+            "ACCEPTED" => InvitationState::Accepted,
+            "SENT" if delivery_status == "FAILED" => InvitationState::DeliveryFailed,
+            "SENT" if expires_at <= now => InvitationState::Expired,
+            "SENT" => InvitationState::Sent,
+            _ => InvitationState::Cancelled,
+        };
+        Self { state, expires_at }
+    }
+}
+
 pub struct InvitationEmail {
     pub subject: String,
     pub text: String,

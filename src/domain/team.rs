@@ -30,6 +30,8 @@ pub struct Member {
     pub removed: bool,
     /// Deleted through SCIM: the SCIM door answers 404; the native door keeps the history.
     pub scim_deleted: bool,
+    /// The latest invitation's state, when loaded.
+    pub invitation: Option<super::invitation::InvitationSummary>,
 }
 
 /// A status change a caller asked for, decided against the member's current status.

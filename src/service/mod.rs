@@ -2,6 +2,7 @@
 //! event(s) together. Blocking: the HTTP layer calls these through `web::block`.
 
 pub mod bootstrap;
+pub mod invitations;
 pub mod organizations;
 pub mod team;
 pub mod tokens;

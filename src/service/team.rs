@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{ServiceError, ServiceResult, stored};
 use crate::domain::audit::{AuditContext, NewAuditEvent, events};
-use crate::domain::invitation::{InvitationDetails, InvitationEmail};
+use crate::domain::invitation::{InvitationDetails, InvitationEmail, InvitationSummary};
 use crate::domain::team::{StatusChange, check_deactivation, check_pending, decide_status_change};
 use crate::domain::{
     Actor, Email, InvalidValue, InvitationId, Member, MemberId, MemberStatus, OrganizationId, Permission, PhoneNumber,
@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::storage::{
     self, AuditEventRow, AuditQuery, Database, DbConnection, InvitationRow, MemberChanges, MemberFilter, MemberRow,
-    NewMember, OutboxRow, StorageError,
+    NewMember, OutboxRow, StorageError, StorageResult,
 };
 
 impl TryFrom<MemberRow> for Member {
@@ -52,8 +52,39 @@ impl TryFrom<MemberRow> for Member {
             version: row.version,
             removed: row.removed_at.is_some(),
             scim_deleted: row.scim_deleted_at.is_some(),
+            invitation: None,
         })
     }
+}
+
+fn summary(row: &InvitationRow, now: NaiveDateTime) -> InvitationSummary {
+    InvitationSummary::at(&row.status, &row.delivery_status, row.expires_at, now)
+}
+
+/// Fills in the member's latest invitation state.
+pub(crate) fn attach_invitation(
+    conn: &mut DbConnection,
+    mut member: Member,
+    now: NaiveDateTime,
+) -> StorageResult<Member> {
+    member.invitation =
+        storage::find_latest_invitation(conn, member.organization_id, member.id)?.map(|row| summary(&row, now));
+    Ok(member)
+}
+
+/// Fills in a page of members' invitation states in one query.
+fn attach_invitations(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    mut members: Vec<Member>,
+    now: NaiveDateTime,
+) -> StorageResult<Vec<Member>> {
+    let ids: Vec<MemberId> = members.iter().map(|m| m.id).collect();
+    let latest = storage::latest_invitations(conn, organization_id, &ids)?;
+    for member in &mut members {
+        member.invitation = latest.get(&member.id.to_string()).map(|row| summary(row, now));
+    }
+    Ok(members)
 }
 
 /// One page of a listing, with the total across all pages.
@@ -178,12 +209,14 @@ pub fn list_members(
     };
     db.write(|conn| {
         let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
+        let now = crate::domain::now();
         let items = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
+        let items = attach_invitations(conn, organization_id, items, now)?;
         let event = NewAuditEvent::new(organization_id, events::TEAM_LIST)
             .with("page", page.page)
             .with("page_size", page.page_size)
             .with("returned", items.len());
-        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
+        storage::insert_audit_event(conn, context, &event, now)?;
         Ok(Page {
             items,
             total,
@@ -200,9 +233,11 @@ pub fn get_member(
     context: &AuditContext,
 ) -> ServiceResult<Member> {
     db.write(|conn| {
+        let now = crate::domain::now();
         let member = load_member(conn, organization_id, id)?;
+        let member = attach_invitation(conn, member, now)?;
         let event = NewAuditEvent::new(organization_id, events::MEMBER_GET).about(id);
-        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
+        storage::insert_audit_event(conn, context, &event, now)?;
         Ok(member)
     })
 }
@@ -299,7 +334,7 @@ pub fn invite_member(
             .with("role", member.role.as_str())
             .with("email", invite.email.as_str());
         storage::insert_audit_event(conn, context, &event, now)?;
-        Ok(member)
+        Ok(attach_invitation(conn, member, now)?)
     })
 }
 
@@ -355,6 +390,8 @@ fn issue_invitation(
             expires_at,
             accepted_at: None,
             cancelled_at: None,
+            delivery_status: "PENDING".to_owned(),
+            delivered_at: None,
         },
     )?;
     let mail = InvitationEmail::render(&InvitationDetails {
@@ -415,7 +452,7 @@ pub fn resend_invitation(
             .about(id)
             .with("invitation_id", invitation_id.to_string());
         storage::insert_audit_event(conn, context, &event, now)?;
-        Ok(member)
+        Ok(attach_invitation(conn, member, now)?)
     })
 }
 
@@ -510,7 +547,7 @@ pub fn update_member(
             }
         }
         if new_role.is_none() && status_change == StatusChange::Unchanged {
-            return Ok(member);
+            return Ok(attach_invitation(conn, member, now)?);
         }
         let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
         if let Some(role) = new_role {
@@ -532,7 +569,7 @@ pub fn update_member(
                 .with("new_status", updated.status.as_str());
             storage::insert_audit_event(conn, context, &event, now)?;
         }
-        Ok(updated)
+        Ok(attach_invitation(conn, updated, now)?)
     })
 }
 
@@ -564,7 +601,7 @@ pub fn deactivate_member(
             .about(id)
             .with("old_status", member.status.as_str());
         storage::insert_audit_event(conn, context, &event, now)?;
-        Ok(updated)
+        Ok(attach_invitation(conn, updated, now)?)
     })
 }
 

@@ -19,6 +19,8 @@ pub struct InvitationRow {
     pub expires_at: NaiveDateTime,
     pub accepted_at: Option<NaiveDateTime>,
     pub cancelled_at: Option<NaiveDateTime>,
+    pub delivery_status: String,
+    pub delivered_at: Option<NaiveDateTime>,
 }
 
 pub fn insert_invitation(
@@ -120,4 +122,187 @@ pub fn list_outbox_for_invitation(
         .order(email_outbox::created_at)
         .select(OutboxRow::as_select())
         .load(conn)?)
+}
+
+/// The most recent invitation of each of `member_ids` (one query, for a page of members).
+pub fn latest_invitations(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_ids: &[MemberId],
+) -> StorageResult<std::collections::HashMap<String, InvitationRow>> {
+    let ids: Vec<String> = member_ids.iter().map(|m| m.to_string()).collect();
+    let rows: Vec<InvitationRow> = invitations::table
+        .filter(invitations::organization_id.eq(organization_id.to_string()))
+        .filter(invitations::member_id.eq_any(ids))
+        .order((invitations::created_at.asc(), invitations::id.asc()))
+        .select(InvitationRow::as_select())
+        .load(conn)?;
+    // Later rows overwrite earlier ones: what is left is each member's latest.
+    Ok(rows.into_iter().map(|r| (r.member_id.clone(), r)).collect())
+}
+
+/// Looks an invitation up by the hash of its acceptance token. The token is the capability, so this
+/// is the one lookup not scoped by an organization id: the invitation names its organization.
+pub fn find_invitation_by_token_hash(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> StorageResult<Option<InvitationRow>> {
+    Ok(invitations::table
+        .filter(invitations::token_hash.eq(token_hash))
+        .select(InvitationRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_invitation(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: InvitationId,
+) -> StorageResult<InvitationRow> {
+    Ok(invitations::table
+        .filter(invitations::organization_id.eq(organization_id.to_string()))
+        .filter(invitations::id.eq(id.to_string()))
+        .select(InvitationRow::as_select())
+        .first(conn)?)
+}
+
+/// Replaces the acceptance token's hash (a token is minted for each delivery attempt).
+pub fn set_invitation_token(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: InvitationId,
+    token_hash: &str,
+) -> StorageResult<()> {
+    diesel::update(
+        invitations::table
+            .filter(invitations::organization_id.eq(organization_id.to_string()))
+            .filter(invitations::id.eq(id.to_string())),
+    )
+    .set(invitations::token_hash.eq(token_hash))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_invitation_delivery(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: InvitationId,
+    delivery_status: &str,
+    delivered_at: Option<NaiveDateTime>,
+) -> StorageResult<()> {
+    diesel::update(
+        invitations::table
+            .filter(invitations::organization_id.eq(organization_id.to_string()))
+            .filter(invitations::id.eq(id.to_string())),
+    )
+    .set((
+        invitations::delivery_status.eq(delivery_status),
+        invitations::delivered_at.eq(delivered_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Marks an invitation accepted; false if it was no longer open (a concurrent acceptance).
+pub fn mark_invitation_accepted(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: InvitationId,
+    now: NaiveDateTime,
+) -> StorageResult<bool> {
+    let updated = diesel::update(
+        invitations::table
+            .filter(invitations::organization_id.eq(organization_id.to_string()))
+            .filter(invitations::id.eq(id.to_string()))
+            .filter(invitations::status.eq("SENT")),
+    )
+    .set((invitations::status.eq("ACCEPTED"), invitations::accepted_at.eq(now)))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+#[derive(diesel::QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// Claims up to `limit` due messages for this worker until `lease_until`, counting the attempt.
+///
+/// The delivery worker serves every organization, so this system-level query is not scoped by one;
+/// each claimed row carries its organization id and everything done with it afterwards is scoped.
+/// Several instances can poll at once: on PostgreSQL `FOR UPDATE SKIP LOCKED` gives each row to one
+/// of them; on SQLite the immediate write transaction this must run in does.
+pub fn claim_due_messages(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> StorageResult<Vec<OutboxRow>> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    let due = "SELECT id FROM email_outbox WHERE status = 'PENDING' AND next_attempt_at <= {now} \
+               AND (locked_until IS NULL OR locked_until <= {now}) ORDER BY next_attempt_at, id LIMIT {limit}";
+    let ids: Vec<String> = match conn {
+        DbConnection::Postgres(_) => {
+            diesel::sql_query(due.replace("{now}", "$1").replace("{limit}", "$2") + " FOR UPDATE SKIP LOCKED")
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load::<ClaimedId>(conn)?
+        }
+        DbConnection::Sqlite(_) => diesel::sql_query(due.replace("{now}", "?1").replace("{limit}", "?2"))
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load::<ClaimedId>(conn)?,
+    }
+    .into_iter()
+    .map(|c| c.id)
+    .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(ids.clone())))
+        .set((
+            email_outbox::locked_until.eq(lease_until),
+            email_outbox::attempts.eq(email_outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+    Ok(email_outbox::table
+        .filter(email_outbox::id.eq_any(ids))
+        .order((email_outbox::next_attempt_at, email_outbox::id))
+        .select(OutboxRow::as_select())
+        .load(conn)?)
+}
+
+/// Records the outcome of a delivery attempt: `SENT`, `FAILED` for good, or `PENDING` again at
+/// `next_attempt_at`.
+pub fn record_delivery(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    message_id: &str,
+    status: &str,
+    next_attempt_at: Option<NaiveDateTime>,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> StorageResult<()> {
+    let target = email_outbox::table
+        .filter(email_outbox::organization_id.eq(organization_id.to_string()))
+        .filter(email_outbox::id.eq(message_id));
+    diesel::update(target)
+        .set((
+            email_outbox::status.eq(status),
+            email_outbox::locked_until.eq(None::<NaiveDateTime>),
+            email_outbox::last_error.eq(error),
+            email_outbox::sent_at.eq((status == "SENT").then_some(now)),
+        ))
+        .execute(conn)?;
+    if let Some(at) = next_attempt_at {
+        diesel::update(
+            email_outbox::table
+                .filter(email_outbox::organization_id.eq(organization_id.to_string()))
+                .filter(email_outbox::id.eq(message_id)),
+        )
+        .set(email_outbox::next_attempt_at.eq(at))
+        .execute(conn)?;
+    }
+    Ok(())
 }

@@ -14,13 +14,16 @@ mod migrations;
 mod organizations;
 pub mod schema;
 mod tokens;
+mod users;
 
 pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
 pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
 pub use invitations::{
-    InvitationRow, OutboxRow, close_open_invitations, find_latest_invitation, insert_invitation, insert_outbox_message,
-    list_outbox_for_invitation,
+    InvitationRow, OutboxRow, claim_due_messages, close_open_invitations, find_invitation,
+    find_invitation_by_token_hash, find_latest_invitation, insert_invitation, insert_outbox_message,
+    latest_invitations, list_outbox_for_invitation, mark_invitation_accepted, record_delivery, set_invitation_delivery,
+    set_invitation_token,
 };
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, NewMember, count_active_administrators, find_member, find_member_by_email,
@@ -32,5 +35,6 @@ pub use organizations::{
     lock_for_bootstrap, lock_organization,
 };
 pub use tokens::{ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token};
+pub use users::{UserRow, find_user_by_email, insert_user};
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -98,6 +98,8 @@ diesel::table! {
         expires_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
         cancelled_at -> Nullable<Timestamp>,
+        delivery_status -> Text,
+        delivered_at -> Nullable<Timestamp>,
     }
 }
 

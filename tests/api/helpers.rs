@@ -128,6 +128,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.database_url = db.url.clone();
     settings.workers = 2;
     settings.bootstrap = false;
+    settings.mail.poll = std::time::Duration::from_millis(50);
     settings
 }
 

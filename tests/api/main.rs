@@ -7,5 +7,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod health;
+mod invitations;
+mod smtp;
 mod storage;
 mod team;

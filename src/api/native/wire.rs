@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::invitation::InvitationState;
 use crate::domain::{Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
 use crate::service::team::AuditEvent;
 
@@ -50,6 +51,11 @@ pub struct MemberResponse {
     #[serde(serialize_with = "optional_timestamp")]
     #[schema(value_type = Option<String>)]
     pub deactivated_date: Option<NaiveDateTime>,
+    /// The latest invitation's state (`null` for a member never invited).
+    pub invitation_status: Option<InvitationState>,
+    #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>)]
+    pub invitation_expires_at: Option<NaiveDateTime>,
 }
 
 impl From<Member> for MemberResponse {
@@ -67,6 +73,8 @@ impl From<Member> for MemberResponse {
             added_date: m.added_date,
             last_login: m.last_login,
             deactivated_date: m.deactivated_date,
+            invitation_status: m.invitation.map(|i| i.state),
+            invitation_expires_at: m.invitation.map(|i| i.expires_at),
         }
     }
 }

@@ -1,0 +1,307 @@
+//! Invitation delivery (the outbox worker's tick) and acceptance.
+//!
+//! The acceptance token is minted at each delivery attempt, right before the e-mail leaves: the
+//! invitation keeps only its hash, and the e-mail is the only place the token ever is.
+
+use chrono::NaiveDateTime;
+
+use super::team::attach_invitation;
+use super::{ServiceError, ServiceResult, stored};
+use crate::auth::{hash_token, random_secret};
+use crate::domain::audit::{AuditContext, Channel, NewAuditEvent, events};
+use crate::domain::invitation::ACCEPT_URL_PLACEHOLDER;
+use crate::domain::{InvitationId, Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
+use crate::mail::{Mailer, OutgoingMail};
+use crate::storage::{self, Database, InvitationRow, MemberChanges, OutboxRow, StorageError, UserRow};
+
+/// How the worker delivers.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Base of acceptance links: `<public_url>/invitations/<token>`.
+    pub public_url: String,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: i32,
+    /// Delay before the first retry; doubled at each further one, up to an hour.
+    pub retry_base: chrono::Duration,
+    /// How long a claimed message is reserved for the worker that claimed it.
+    pub lease: chrono::Duration,
+    /// Messages claimed per tick.
+    pub batch: i64,
+}
+
+impl DeliveryPolicy {
+    fn retry_delay(&self, attempts: i32) -> chrono::Duration {
+        let exponent = (attempts.max(1) - 1).min(20) as u32;
+        let delay = self.retry_base * 2i32.pow(exponent);
+        delay.min(chrono::Duration::hours(1))
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    /// Messages whose invitation was no longer open when their turn came.
+    pub dropped: usize,
+}
+
+/// One tick of the worker: claims due messages and tries each once.
+pub fn deliver_due(db: &Database, mailer: &dyn Mailer, policy: &DeliveryPolicy) -> ServiceResult<DeliveryReport> {
+    let now = crate::domain::now();
+    let claimed = db.write(|conn| storage::claim_due_messages(conn, now, now + policy.lease, policy.batch))?;
+    let mut report = DeliveryReport::default();
+    for message in claimed {
+        let id = message.id.clone();
+        match deliver_one(db, mailer, message, policy) {
+            Ok(Outcome::Sent) => report.sent += 1,
+            Ok(Outcome::Retried) => report.retried += 1,
+            Ok(Outcome::Failed) => report.failed += 1,
+            Ok(Outcome::Dropped) => report.dropped += 1,
+            // The lease runs out and another tick takes it again.
+            Err(e) => tracing::error!(message_id = %id, error = %e, "delivery bookkeeping failed"),
+        }
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Sent,
+    Retried,
+    Failed,
+    Dropped,
+}
+
+fn deliver_one(
+    db: &Database,
+    mailer: &dyn Mailer,
+    message: OutboxRow,
+    policy: &DeliveryPolicy,
+) -> ServiceResult<Outcome> {
+    let organization_id: OrganizationId = stored("email_outbox.organization_id", &message.organization_id)?;
+    let invitation_id: Option<InvitationId> = message
+        .invitation_id
+        .as_deref()
+        .map(|i| stored("email_outbox.invitation_id", i))
+        .transpose()?;
+    let mut mail = OutgoingMail {
+        to: message.recipient.clone(),
+        subject: message.subject.clone(),
+        text: message.body_text.clone(),
+        html: message.body_html.clone(),
+    };
+
+    // Mint this attempt's token, committed before the e-mail leaves so that the link works on arrival.
+    let mut invited_member = None;
+    if let Some(invitation_id) = invitation_id {
+        let open = db.write(|conn| {
+            let invitation = match storage::find_invitation(conn, organization_id, invitation_id) {
+                Ok(i) if i.status == "SENT" => i,
+                Ok(_) | Err(StorageError::NotFound) => return Ok::<_, ServiceError>(None),
+                Err(e) => return Err(e.into()),
+            };
+            let token = random_secret();
+            storage::set_invitation_token(conn, organization_id, invitation_id, &hash_token(&token))?;
+            Ok(Some((invitation, token)))
+        })?;
+        let Some((invitation, token)) = open else {
+            db.write(|conn| {
+                storage::record_delivery(
+                    conn,
+                    organization_id,
+                    &message.id,
+                    "FAILED",
+                    None,
+                    Some("invitation closed"),
+                    crate::domain::now(),
+                )
+            })?;
+            return Ok(Outcome::Dropped);
+        };
+        let url = format!("{}/invitations/{token}", policy.public_url);
+        mail.text = mail.text.replace(ACCEPT_URL_PLACEHOLDER, &url);
+        mail.html = mail.html.replace(ACCEPT_URL_PLACEHOLDER, &url);
+        invited_member = Some(stored::<MemberId>("invitations.member_id", &invitation.member_id)?);
+    }
+
+    let result = mailer.send(&mail);
+    let now = crate::domain::now();
+    let context = AuditContext::system();
+    db.write(|conn| {
+        let event = |name| {
+            let mut e = NewAuditEvent::new(organization_id, name).with("message_id", message.id.clone());
+            if let Some(m) = invited_member {
+                e = e.about(m);
+            }
+            if let Some(i) = invitation_id {
+                e = e.with("invitation_id", i.to_string());
+            }
+            e
+        };
+        match &result {
+            Ok(()) => {
+                storage::record_delivery(conn, organization_id, &message.id, "SENT", None, None, now)?;
+                if let Some(i) = invitation_id {
+                    storage::set_invitation_delivery(conn, organization_id, i, "SENT", Some(now))?;
+                }
+                storage::insert_audit_event(conn, &context, &event(events::MEMBER_INVITE_DELIVERED), now)?;
+                Ok(Outcome::Sent)
+            }
+            Err(e) if message.attempts >= policy.max_attempts => {
+                let error = e.to_string();
+                storage::record_delivery(conn, organization_id, &message.id, "FAILED", None, Some(&error), now)?;
+                if let Some(i) = invitation_id {
+                    storage::set_invitation_delivery(conn, organization_id, i, "FAILED", None)?;
+                }
+                let failed = event(events::MEMBER_INVITE_DELIVERY_FAILED)
+                    .with("attempts", message.attempts)
+                    .with("error", error.clone());
+                storage::insert_audit_event(conn, &context, &failed, now)?;
+                tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %error, "e-mail failed for good");
+                Ok(Outcome::Failed)
+            }
+            Err(e) => {
+                let next = now + policy.retry_delay(message.attempts);
+                storage::record_delivery(conn, organization_id, &message.id, "PENDING", Some(next), Some(&e.to_string()), now)?;
+                tracing::info!(message_id = %message.id, attempts = message.attempts, retry_at = %next, error = %e, "e-mail delivery will be retried");
+                Ok(Outcome::Retried)
+            }
+        }
+    })
+}
+
+/// Why an acceptance link does not work.
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    #[error("this invitation link is not valid")]
+    NotFound,
+    #[error("this invitation has expired; ask for a new one")]
+    Expired,
+    #[error("this invitation has already been accepted")]
+    AlreadyAccepted,
+    #[error("this invitation was cancelled or replaced by a newer one")]
+    Closed,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StorageError> for InvitationError {
+    fn from(e: StorageError) -> Self {
+        InvitationError::Service(e.into())
+    }
+}
+
+/// What the acceptance page shows.
+#[derive(Debug, Clone)]
+pub struct InvitationView {
+    pub organization_name: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub role: Role,
+    pub expires_at: NaiveDateTime,
+}
+
+/// The open invitation behind a token, or why there is none.
+fn open_invitation(
+    conn: &mut storage::DbConnection,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<InvitationRow, InvitationError> {
+    // Tokens are 43 base64url characters; anything else cannot match and is not worth a query.
+    if token.len() != 43
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(InvitationError::NotFound);
+    }
+    let invitation =
+        storage::find_invitation_by_token_hash(conn, &hash_token(token))?.ok_or(InvitationError::NotFound)?;
+    match invitation.status.as_str() {
+        "SENT" if invitation.expires_at <= now => Err(InvitationError::Expired),
+        "SENT" => Ok(invitation),
+        "ACCEPTED" => Err(InvitationError::AlreadyAccepted),
+        _ => Err(InvitationError::Closed),
+    }
+}
+
+pub fn describe_invitation(db: &Database, token: &str) -> Result<InvitationView, InvitationError> {
+    let mut conn = db.get()?;
+    let invitation = open_invitation(&mut conn, token, crate::domain::now())?;
+    let organization_id: OrganizationId = stored("invitations.organization_id", &invitation.organization_id)?;
+    let member_id: MemberId = stored("invitations.member_id", &invitation.member_id)?;
+    let organization = storage::find_organization(&mut conn, organization_id)?;
+    let member = Member::try_from(storage::find_member(&mut conn, organization_id, member_id)?)?;
+    Ok(InvitationView {
+        organization_name: organization.name,
+        email: invitation.email,
+        first_name: member.first_name,
+        role: member.role,
+        expires_at: invitation.expires_at,
+    })
+}
+
+/// Accepts an invitation: the person is registered (or found, if they already are), the member
+/// becomes ACTIVE with its `user_id`, and the token is used up.
+pub fn accept_invitation(
+    db: &Database,
+    token: &str,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+) -> Result<Member, InvitationError> {
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let invitation = open_invitation(conn, token, now)?;
+        let organization_id: OrganizationId = stored("invitations.organization_id", &invitation.organization_id)?;
+        let invitation_id: InvitationId = stored("invitations.id", &invitation.id)?;
+        let member_id: MemberId = stored("invitations.member_id", &invitation.member_id)?;
+        let member = Member::try_from(storage::find_member(conn, organization_id, member_id)?)?;
+        if member.status != MemberStatus::Pending || member.removed {
+            return Err(InvitationError::Closed);
+        }
+        if !storage::mark_invitation_accepted(conn, organization_id, invitation_id, now)? {
+            return Err(InvitationError::AlreadyAccepted);
+        }
+        let email_key = invitation.email.to_lowercase();
+        let user_id: UserId = match storage::find_user_by_email(conn, &email_key)? {
+            Some(user) => stored("users.id", &user.id)?,
+            None => {
+                let id = UserId::new();
+                storage::insert_user(
+                    conn,
+                    &UserRow {
+                        id: id.to_string(),
+                        email: invitation.email.clone(),
+                        email_ci: email_key,
+                        first_name: member.first_name.clone(),
+                        last_name: member.last_name.clone(),
+                        created_at: now,
+                        verified_at: Some(now),
+                    },
+                )?;
+                id
+            }
+        };
+        let changes = MemberChanges {
+            user_id: Some(Some(user_id.to_string())),
+            status: Some(MemberStatus::Active.as_str().to_owned()),
+            verified_at: Some(Some(now)),
+            ..MemberChanges::default()
+        };
+        let updated = Member::try_from(storage::update_member(conn, organization_id, member_id, &changes, now)?)?;
+        let context = AuditContext {
+            actor: user_id.to_string(),
+            actor_member_id: Some(member_id),
+            channel: Channel::Api,
+            ip_address,
+            user_agent,
+            token_hash: None,
+        };
+        let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE_ACCEPT)
+            .about(member_id)
+            .with("invitation_id", invitation_id.to_string())
+            .with("user_id", user_id.to_string());
+        storage::insert_audit_event(conn, &context, &event, now)?;
+        Ok(attach_invitation(conn, updated, now)?)
+    })
+}
