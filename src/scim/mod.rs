@@ -1,6 +1,8 @@
 //! The SCIM 2.0 protocol: pure code, no database and no HTTP.
 
 pub mod error;
+pub mod filter;
+pub mod schema;
 
 pub use error::{ScimError, ScimType};
 
