@@ -98,7 +98,9 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 // busy_timeout first: switching to WAL takes a lock another connection may hold.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    // case_sensitive_like: LIKE behaves as on PostgreSQL, and prefix matches can use indexes.
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
                 )?;
                 Ok(DbConnection::Sqlite(conn))
             }

@@ -1,12 +1,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::query::{Column, CountRow, Sql, write_condition, write_order_and_page};
 use super::schema::members;
 use super::{DbConnection, StorageResult};
+use crate::domain::query::{Condition, ListQuery, MemberField, PageStart};
 use crate::domain::{MemberId, OrganizationId, UserName};
 
 /// A `members` row as stored. Converted to the domain `Member` by the service layer.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = members)]
 pub struct MemberRow {
     pub id: String,
@@ -266,4 +268,122 @@ pub fn touch_member_login(
     .set(members::last_login.eq(now))
     .execute(conn)?;
     Ok(())
+}
+
+fn member_column(field: &MemberField, _: &mut Sql) -> Option<Column> {
+    let folded = |write: fn(&mut Sql)| Column {
+        fold_case: true,
+        ..Column::plain(write)
+    };
+    Some(match field {
+        MemberField::Id => folded(|s| {
+            s.push("id");
+        }),
+        MemberField::UserName => folded(|s| {
+            s.push("user_name_ci");
+        }),
+        MemberField::ExternalId => Column::plain(|s| {
+            s.push("external_id");
+        }),
+        MemberField::DisplayName => folded(|s| {
+            s.push("lower(display_name)");
+        }),
+        MemberField::FirstName => folded(|s| {
+            s.push("lower(first_name)");
+        }),
+        MemberField::LastName => folded(|s| {
+            s.push("lower(last_name)");
+        }),
+        MemberField::Email => folded(|s| {
+            s.push("email_ci");
+        }),
+        MemberField::Phone => Column::plain(|s| {
+            s.push("phone_number");
+        }),
+        MemberField::Role => Column {
+            upper: true,
+            ..Column::plain(|s| {
+                s.push("role");
+            })
+        },
+        MemberField::Status => Column {
+            upper: true,
+            ..Column::plain(|s| {
+                s.push("status");
+            })
+        },
+        MemberField::Created => Column {
+            time: true,
+            ..Column::plain(|s| {
+                s.push("added_date");
+            })
+        },
+        MemberField::LastModified => Column {
+            time: true,
+            ..Column::plain(|s| {
+                s.push("updated_at");
+            })
+        },
+        MemberField::Attribute { path, case_exact } => Column {
+            fold_case: !case_exact,
+            json: Some(("scim_attributes", path.clone())),
+            ..Column::plain(|_| {})
+        },
+    })
+}
+
+/// Which members a SCIM listing sees: not those deleted through SCIM (nor cancelled invitations).
+fn write_scim_scope(sql: &mut Sql, organization_id: OrganizationId) {
+    sql.push(" FROM members WHERE organization_id = ");
+    sql.text(organization_id.to_string());
+    sql.push(" AND scim_deleted_at IS NULL AND removed_at IS NULL AND ");
+}
+
+/// A page of the members matching `query`, and how many match in all. Filter, sort and paging all
+/// run in SQL.
+pub fn search_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &ListQuery<MemberField>,
+) -> StorageResult<(Vec<MemberRow>, i64)> {
+    let mut count = Sql::new(conn);
+    count.push("SELECT COUNT(*) AS n");
+    write_scim_scope(&mut count, organization_id);
+    write_condition(&mut count, &query.condition, &member_column);
+    let total = count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n);
+
+    let mut rows = Vec::new();
+    if query.limit > 0 {
+        let mut page = Sql::new(conn);
+        page.push("SELECT *");
+        write_scim_scope(&mut page, organization_id);
+        write_condition(&mut page, &query.condition, &member_column);
+        let reversed = write_order_and_page(
+            &mut page,
+            query.sort.as_ref(),
+            &query.start,
+            query.limit,
+            &member_column,
+        );
+        rows = page.load::<MemberRow>(conn)?;
+        if reversed {
+            rows.reverse();
+        }
+    }
+    Ok((rows, total))
+}
+
+/// Like [`search_members`] without the count: for lookups that only need the rows.
+pub fn find_members_matching(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    condition: &Condition<MemberField>,
+    limit: i64,
+) -> StorageResult<Vec<MemberRow>> {
+    let mut page = Sql::new(conn);
+    page.push("SELECT *");
+    write_scim_scope(&mut page, organization_id);
+    write_condition(&mut page, condition, &member_column);
+    write_order_and_page(&mut page, None, &PageStart::Offset(0), limit, &member_column);
+    Ok(page.load::<MemberRow>(conn)?)
 }

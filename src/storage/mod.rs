@@ -8,10 +8,12 @@
 mod audit;
 mod connection;
 mod error;
+mod groups;
 mod invitations;
 mod members;
 mod migrations;
 mod organizations;
+mod query;
 pub mod schema;
 mod tokens;
 mod users;
@@ -19,6 +21,10 @@ mod users;
 pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
 pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
+pub use groups::{
+    GroupChanges, GroupRow, add_group_members, clear_group_members, delete_group, find_group, groups_of_member,
+    insert_group, list_group_members, remove_group_members, remove_member_from_all_groups, search_groups, touch_group,
+};
 pub use invitations::{
     InvitationRow, OutboxRow, claim_due_messages, close_open_invitations, find_invitation,
     find_invitation_by_token_hash, find_latest_invitation, insert_invitation, insert_outbox_message,
@@ -27,7 +33,8 @@ pub use invitations::{
 };
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, NewMember, count_active_administrators, find_member, find_member_by_email,
-    find_member_by_phone, find_member_by_user_name, insert_member, list_members, touch_member_login, update_member,
+    find_member_by_phone, find_member_by_user_name, find_members_matching, insert_member, list_members, search_members,
+    touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{

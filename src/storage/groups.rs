@@ -1,0 +1,305 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::query::{Column, CountRow, Sql, write_condition, write_order_and_page};
+use super::schema::{group_memberships, group_role_bindings, member_groups};
+use super::{DbConnection, StorageResult};
+use crate::domain::query::{GroupField, ListQuery};
+use crate::domain::{GroupId, MemberId, OrganizationId};
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[diesel(table_name = member_groups)]
+pub struct GroupRow {
+    pub id: String,
+    pub organization_id: String,
+    pub display_name: String,
+    pub display_name_ci: String,
+    pub external_id: Option<String>,
+    pub description: Option<String>,
+    pub scim_attributes: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert_group(conn: &mut DbConnection, organization_id: OrganizationId, row: &GroupRow) -> StorageResult<()> {
+    debug_assert_eq!(row.organization_id, organization_id.to_string());
+    diesel::insert_into(member_groups::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_group(conn: &mut DbConnection, organization_id: OrganizationId, id: GroupId) -> StorageResult<GroupRow> {
+    Ok(member_groups::table
+        .filter(member_groups::organization_id.eq(organization_id.to_string()))
+        .filter(member_groups::id.eq(id.to_string()))
+        .select(GroupRow::as_select())
+        .first(conn)?)
+}
+
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = member_groups)]
+pub struct GroupChanges {
+    pub display_name: Option<String>,
+    pub display_name_ci: Option<String>,
+    pub external_id: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub scim_attributes: Option<String>,
+}
+
+/// Applies `changes` (if any), stamps `updated_at` and bumps `version`.
+pub fn touch_group(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: GroupId,
+    changes: &GroupChanges,
+    now: NaiveDateTime,
+) -> StorageResult<()> {
+    let target = member_groups::table
+        .filter(member_groups::organization_id.eq(organization_id.to_string()))
+        .filter(member_groups::id.eq(id.to_string()));
+    let changed = if changes.display_name.is_none()
+        && changes.display_name_ci.is_none()
+        && changes.external_id.is_none()
+        && changes.description.is_none()
+        && changes.scim_attributes.is_none()
+    {
+        diesel::update(target)
+            .set((
+                member_groups::updated_at.eq(now),
+                member_groups::version.eq(member_groups::version + 1),
+            ))
+            .execute(conn)?
+    } else {
+        diesel::update(target)
+            .set((
+                changes,
+                member_groups::updated_at.eq(now),
+                member_groups::version.eq(member_groups::version + 1),
+            ))
+            .execute(conn)?
+    };
+    if changed == 0 {
+        return Err(super::StorageError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn delete_group(conn: &mut DbConnection, organization_id: OrganizationId, id: GroupId) -> StorageResult<bool> {
+    let scope = organization_id.to_string();
+    diesel::delete(
+        group_memberships::table
+            .filter(group_memberships::organization_id.eq(&scope))
+            .filter(group_memberships::group_id.eq(id.to_string())),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        group_role_bindings::table
+            .filter(group_role_bindings::organization_id.eq(&scope))
+            .filter(group_role_bindings::group_id.eq(id.to_string())),
+    )
+    .execute(conn)?;
+    let deleted = diesel::delete(
+        member_groups::table
+            .filter(member_groups::organization_id.eq(&scope))
+            .filter(member_groups::id.eq(id.to_string())),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
+}
+
+fn group_column(field: &GroupField, _: &mut Sql) -> Option<Column> {
+    Some(match field {
+        GroupField::Id => Column {
+            fold_case: true,
+            ..Column::plain(|s| {
+                s.push("id");
+            })
+        },
+        GroupField::DisplayName => Column {
+            fold_case: true,
+            ..Column::plain(|s| {
+                s.push("display_name_ci");
+            })
+        },
+        GroupField::ExternalId => Column::plain(|s| {
+            s.push("external_id");
+        }),
+        GroupField::Created => Column {
+            time: true,
+            ..Column::plain(|s| {
+                s.push("created_at");
+            })
+        },
+        GroupField::LastModified => Column {
+            time: true,
+            ..Column::plain(|s| {
+                s.push("updated_at");
+            })
+        },
+        // `members.value eq X`: the group has member X.
+        GroupField::HasMember => Column {
+            fold_case: true,
+            within: Some((
+                "member_groups.id",
+                "SELECT gm.group_id FROM group_memberships gm WHERE ",
+            )),
+            ..Column::plain(|s| {
+                s.push("gm.member_id");
+            })
+        },
+        GroupField::Role => Column {
+            upper: true,
+            ..Column::plain(|s| {
+                s.push("(SELECT b.role FROM group_role_bindings b WHERE b.group_id = member_groups.id)");
+            })
+        },
+    })
+}
+
+fn write_scope(sql: &mut Sql, organization_id: OrganizationId) {
+    sql.push(" FROM member_groups WHERE organization_id = ");
+    sql.text(organization_id.to_string());
+    sql.push(" AND ");
+}
+
+/// A page of the groups matching `query`, and the total.
+pub fn search_groups(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &ListQuery<GroupField>,
+) -> StorageResult<(Vec<GroupRow>, i64)> {
+    let condition = &query.condition;
+    let mut count = Sql::new(conn);
+    count.push("SELECT COUNT(*) AS n");
+    write_scope(&mut count, organization_id);
+    write_condition(&mut count, condition, &group_column);
+    let total = count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n);
+    let mut rows = Vec::new();
+    if query.limit > 0 {
+        let mut page = Sql::new(conn);
+        page.push("SELECT *");
+        write_scope(&mut page, organization_id);
+        write_condition(&mut page, condition, &group_column);
+        let reversed = write_order_and_page(&mut page, query.sort.as_ref(), &query.start, query.limit, &group_column);
+        rows = page.load::<GroupRow>(conn)?;
+        if reversed {
+            rows.reverse();
+        }
+    }
+    Ok((rows, total))
+}
+
+/// Adds members (those that exist in the organization) to a group; existing memberships are kept.
+/// Returns how many were added. One statement per chunk, however many members.
+pub fn add_group_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+    member_ids: &[MemberId],
+    now: NaiveDateTime,
+) -> StorageResult<usize> {
+    let mut added = 0;
+    for chunk in member_ids.chunks(500) {
+        let mut sql = Sql::new(conn);
+        sql.push("INSERT INTO group_memberships (group_id, member_id, organization_id, added_at) SELECT ");
+        sql.text(group_id.to_string());
+        sql.push(", m.id, m.organization_id, ");
+        sql.time(now);
+        sql.push(" FROM members m WHERE m.organization_id = ");
+        sql.text(organization_id.to_string());
+        sql.push(" AND m.scim_deleted_at IS NULL AND m.id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(id.to_string());
+        }
+        sql.push(") ON CONFLICT (group_id, member_id) DO NOTHING");
+        added += sql.execute(conn)?;
+    }
+    Ok(added)
+}
+
+/// Removes these members from the group; returns how many were removed.
+pub fn remove_group_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+    member_ids: &[MemberId],
+) -> StorageResult<usize> {
+    let mut removed = 0;
+    for chunk in member_ids.chunks(500) {
+        let ids: Vec<String> = chunk.iter().map(|m| m.to_string()).collect();
+        removed += diesel::delete(
+            group_memberships::table
+                .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+                .filter(group_memberships::group_id.eq(group_id.to_string()))
+                .filter(group_memberships::member_id.eq_any(ids)),
+        )
+        .execute(conn)?;
+    }
+    Ok(removed)
+}
+
+/// Empties a group; returns the ids removed.
+pub fn clear_group_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+) -> StorageResult<Vec<String>> {
+    let target = group_memberships::table
+        .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+        .filter(group_memberships::group_id.eq(group_id.to_string()));
+    let ids: Vec<String> = target.clone().select(group_memberships::member_id).load(conn)?;
+    diesel::delete(target).execute(conn)?;
+    Ok(ids)
+}
+
+/// A group's members: (member id, display), display being the displayName or else the userName.
+pub fn list_group_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+) -> StorageResult<Vec<(String, String)>> {
+    use super::schema::members;
+    Ok(group_memberships::table
+        .inner_join(members::table.on(members::id.eq(group_memberships::member_id)))
+        .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+        .filter(group_memberships::group_id.eq(group_id.to_string()))
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .order(group_memberships::member_id)
+        .select((
+            members::id,
+            diesel::dsl::sql::<diesel::sql_types::Text>("COALESCE(members.display_name, members.user_name)"),
+        ))
+        .load(conn)?)
+}
+
+/// The groups a member belongs to: (group id, displayName).
+pub fn groups_of_member(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+) -> StorageResult<Vec<(String, String)>> {
+    Ok(group_memberships::table
+        .inner_join(member_groups::table.on(member_groups::id.eq(group_memberships::group_id)))
+        .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+        .filter(group_memberships::member_id.eq(member_id.to_string()))
+        .order(member_groups::display_name_ci)
+        .select((member_groups::id, member_groups::display_name))
+        .load(conn)?)
+}
+
+/// Removes a member from every group (its SCIM deletion); returns the groups it left.
+pub fn remove_member_from_all_groups(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+) -> StorageResult<Vec<String>> {
+    let target = group_memberships::table
+        .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+        .filter(group_memberships::member_id.eq(member_id.to_string()));
+    let groups: Vec<String> = target.clone().select(group_memberships::group_id).load(conn)?;
+    diesel::delete(target).execute(conn)?;
+    Ok(groups)
+}

@@ -1,0 +1,366 @@
+//! Compiles the domain's protocol-neutral [`Condition`]s to SQL. Every leaf is NULL-safe (a missing
+//! value never makes `not (...)` match by accident), LIKE patterns are escaped, values are always
+//! bound parameters, and JSON attribute paths come from the registry, never from the request.
+
+use chrono::NaiveDateTime;
+use diesel::RunQueryDsl;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use super::connection::{DbConnection, MultiBackend};
+use crate::domain::query::{Comparison, Condition, Direction, PageStart, Scalar};
+
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Time(NaiveDateTime),
+    Int(i64),
+}
+
+/// SQL text and its bound values, with the backend's placeholder style.
+pub(crate) struct Sql {
+    postgres: bool,
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    pub(crate) fn new(conn: &DbConnection) -> Self {
+        Self {
+            postgres: matches!(conn, DbConnection::Postgres(_)),
+            text: String::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn bind(&mut self, b: Bind) -> &mut Self {
+        self.binds.push(b);
+        if self.postgres {
+            let n = self.binds.len();
+            self.text.push_str(&format!("${n}"));
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    pub(crate) fn text(&mut self, s: impl Into<String>) -> &mut Self {
+        self.bind(Bind::Text(s.into()))
+    }
+
+    pub(crate) fn time(&mut self, t: NaiveDateTime) -> &mut Self {
+        self.bind(Bind::Time(t))
+    }
+
+    pub(crate) fn int(&mut self, n: i64) -> &mut Self {
+        self.bind(Bind::Int(n))
+    }
+
+    fn scalar(&mut self, s: &Scalar) -> &mut Self {
+        match s {
+            Scalar::Text(t) => self.text(t.clone()),
+            Scalar::Time(t) => self.time(*t),
+        }
+    }
+
+    /// A JSON text value at `path` inside `column` (paths are registry names, quoted here).
+    pub(crate) fn json_text(&mut self, column: &str, path: &[String]) -> &mut Self {
+        if self.postgres {
+            let keys: Vec<String> = path.iter().map(|k| format!("\"{}\"", k.replace('"', ""))).collect();
+            self.push(&format!("(({column})::jsonb #>> '{{{}}}')", keys.join(",")))
+        } else {
+            let keys: String = path.iter().map(|k| format!(".\"{}\"", k.replace('"', ""))).collect();
+            self.push(&format!("json_extract({column}, '${keys}')"))
+        }
+    }
+
+    pub(crate) fn execute(self, conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+        let mut query = diesel::sql_query(self.text).into_boxed::<MultiBackend>();
+        for b in self.binds {
+            query = match b {
+                Bind::Text(s) => query.bind::<Text, _>(s),
+                Bind::Time(t) => query.bind::<Timestamp, _>(t),
+                Bind::Int(n) => query.bind::<BigInt, _>(n),
+            };
+        }
+        query.execute(conn)
+    }
+
+    pub(crate) fn load<T>(self, conn: &mut DbConnection) -> diesel::QueryResult<Vec<T>>
+    where
+        T: diesel::deserialize::QueryableByName<MultiBackend> + 'static,
+    {
+        let mut query = diesel::sql_query(self.text).into_boxed::<MultiBackend>();
+        for b in self.binds {
+            query = match b {
+                Bind::Text(s) => query.bind::<Text, _>(s),
+                Bind::Time(t) => query.bind::<Timestamp, _>(t),
+                Bind::Int(n) => query.bind::<BigInt, _>(n),
+            };
+        }
+        query.load(conn)
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+pub(crate) struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// How a field reads in SQL: its expression, whether it is text compared in lower case, and
+/// whether values are times.
+#[derive(Clone)]
+pub(crate) struct Column {
+    pub write: fn(&mut Sql),
+    /// Compare lower-cased (the column or expression already is, or is wrapped in `lower()`).
+    pub fold_case: bool,
+    /// Upper-case values before comparing (enumerations stored upper-case).
+    pub upper: bool,
+    pub time: bool,
+    /// A JSON path inside a column, written by [`Sql::json_text`].
+    pub json: Option<(&'static str, Vec<String>)>,
+    /// The field lives in a related table: a leaf on it reads
+    /// `<outer> IN (<select> <leaf on this column>)`, e.g. a group's members.
+    pub within: Option<(&'static str, &'static str)>,
+}
+
+impl Column {
+    pub(crate) fn plain(write: fn(&mut Sql)) -> Self {
+        Self {
+            write,
+            fold_case: false,
+            upper: false,
+            time: false,
+            json: None,
+            within: None,
+        }
+    }
+
+    fn emit(&self, sql: &mut Sql) {
+        match &self.json {
+            Some((column, path)) => {
+                if self.fold_case {
+                    sql.push("lower(");
+                    sql.json_text(column, path);
+                    sql.push(")");
+                } else {
+                    sql.json_text(column, path);
+                }
+            }
+            None => (self.write)(sql),
+        }
+    }
+
+    fn value(&self, s: &Scalar) -> Scalar {
+        match s {
+            Scalar::Text(t) if self.fold_case => Scalar::Text(t.to_lowercase()),
+            Scalar::Text(t) if self.upper => Scalar::Text(t.to_uppercase()),
+            other => other.clone(),
+        }
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Writes `condition` using `column_of` to place each field.
+pub(crate) fn write_condition<F>(
+    sql: &mut Sql,
+    condition: &Condition<F>,
+    column_of: &dyn Fn(&F, &mut Sql) -> Option<Column>,
+) {
+    // A leaf on a related table's column: `outer IN (select … leaf)`; `ne` is `NOT IN (… eq)`.
+    let field = match condition {
+        Condition::Compare(f, _, _) | Condition::Present(f) | Condition::In(f, _) => Some(f),
+        _ => None,
+    };
+    if let Some(field) = field
+        && let Some(col) = column_of(field, sql)
+        && let Some((outer, select)) = col.within
+    {
+        let (negate, leaf) = match condition {
+            Condition::Compare(_, Comparison::Ne, v) => (true, Condition::Compare((), Comparison::Eq, v.clone())),
+            Condition::Compare(_, c, v) => (false, Condition::Compare((), *c, v.clone())),
+            Condition::Present(_) => (false, Condition::Present(())),
+            Condition::In(_, v) => (false, Condition::In((), v.clone())),
+            _ => unreachable!("leaves only"),
+        };
+        sql.push(outer);
+        sql.push(if negate { " NOT IN (" } else { " IN (" });
+        sql.push(select);
+        let inner = Column { within: None, ..col };
+        write_condition(sql, &leaf, &|_: &(), _: &mut Sql| Some(inner.clone()));
+        sql.push(")");
+        return;
+    }
+    match condition {
+        Condition::Always => {
+            sql.push("1 = 1");
+        }
+        Condition::Never => {
+            sql.push("1 = 0");
+        }
+        Condition::And(items) | Condition::Or(items) if items.is_empty() => {
+            sql.push(if matches!(condition, Condition::And(_)) {
+                "1 = 1"
+            } else {
+                "1 = 0"
+            });
+        }
+        Condition::And(items) | Condition::Or(items) => {
+            let joiner = if matches!(condition, Condition::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push("(");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push(joiner);
+                }
+                write_condition(sql, item, column_of);
+            }
+            sql.push(")");
+        }
+        Condition::Not(inner) => {
+            sql.push("NOT (");
+            write_condition(sql, inner, column_of);
+            sql.push(")");
+        }
+        Condition::Present(field) => match column_of(field, sql) {
+            Some(col) => {
+                sql.push("(");
+                col.emit(sql);
+                sql.push(" IS NOT NULL");
+                if !col.time {
+                    sql.push(" AND ");
+                    col.emit(sql);
+                    sql.push(" <> ''");
+                }
+                sql.push(")");
+            }
+            None => {
+                sql.push("1 = 0");
+            }
+        },
+        Condition::In(field, values) => match column_of(field, sql) {
+            Some(col) if !values.is_empty() => {
+                sql.push("(");
+                col.emit(sql);
+                sql.push(" IN (");
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.scalar(&col.value(v));
+                }
+                sql.push("))");
+            }
+            _ => {
+                sql.push("1 = 0");
+            }
+        },
+        Condition::Compare(field, comparison, value) => {
+            let Some(col) = column_of(field, sql) else {
+                sql.push("1 = 0");
+                return;
+            };
+            let value = col.value(value);
+            if *comparison == Comparison::Ne {
+                // A missing value is "not equal".
+                sql.push("(");
+                col.emit(sql);
+                sql.push(" IS NULL OR ");
+                col.emit(sql);
+                sql.push(" <> ");
+                sql.scalar(&value);
+                sql.push(")");
+                return;
+            }
+            sql.push("(");
+            col.emit(sql);
+            sql.push(" IS NOT NULL AND ");
+            col.emit(sql);
+            let like = |sql: &mut Sql, pattern: String| {
+                sql.push(" LIKE ");
+                sql.text(pattern);
+                sql.push(" ESCAPE '\\'");
+            };
+            let text = match &value {
+                Scalar::Text(t) => t.clone(),
+                Scalar::Time(t) => t.to_string(),
+            };
+            match comparison {
+                Comparison::Eq => {
+                    sql.push(" = ");
+                    sql.scalar(&value);
+                }
+                Comparison::Contains => like(sql, format!("%{}%", escape_like(&text))),
+                Comparison::StartsWith => like(sql, format!("{}%", escape_like(&text))),
+                Comparison::EndsWith => like(sql, format!("%{}", escape_like(&text))),
+                Comparison::Gt | Comparison::Ge | Comparison::Lt | Comparison::Le => {
+                    sql.push(match comparison {
+                        Comparison::Gt => " > ",
+                        Comparison::Ge => " >= ",
+                        Comparison::Lt => " < ",
+                        _ => " <= ",
+                    });
+                    sql.scalar(&value);
+                }
+                Comparison::Ne => unreachable!("handled above"),
+            }
+            sql.push(")");
+        }
+    }
+}
+
+/// ORDER BY and paging. Returns whether the rows come back reversed (a `Before` page).
+pub(crate) fn write_order_and_page<F>(
+    sql: &mut Sql,
+    sort: Option<&(F, Direction)>,
+    start: &PageStart,
+    limit: i64,
+    column_of: &dyn Fn(&F, &mut Sql) -> Option<Column>,
+) -> bool {
+    let mut reversed = false;
+    match start {
+        PageStart::After(id) => {
+            sql.push(" AND id > ");
+            sql.text(id.clone());
+        }
+        PageStart::Before(id) => {
+            sql.push(" AND id < ");
+            sql.text(id.clone());
+            reversed = true;
+        }
+        PageStart::Offset(_) => {}
+    }
+    sql.push(" ORDER BY ");
+    if let Some((field, direction)) = sort
+        && let Some(col) = column_of(field, sql)
+    {
+        col.emit(sql);
+        // NULLs last in both directions, on both backends.
+        sql.push(match direction {
+            Direction::Ascending => " ASC",
+            Direction::Descending => " DESC",
+        });
+        sql.push(", ");
+    }
+    sql.push(if reversed { "id DESC" } else { "id ASC" });
+    sql.push(" LIMIT ");
+    sql.int(limit);
+    if let PageStart::Offset(offset) = start
+        && *offset > 0
+    {
+        sql.push(" OFFSET ");
+        sql.int(*offset);
+    }
+    reversed
+}
