@@ -2,6 +2,9 @@
 
 pub mod error;
 pub mod filter;
+pub mod patch;
+pub mod projection;
+pub mod resource;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};
