@@ -270,10 +270,11 @@ fn resolve_attr(path: &AttrPath, schema: &ResourceSchema) -> Result<Resolved, Sc
 
 /// A complex attribute compared as a whole means its `value` sub-attribute (RFC 7644 §3.4.2.2).
 fn with_default_value(r: Resolved) -> Resolved {
-    if r.sub.is_none() && r.attr.ty == AttrType::Complex {
-        if let Some(value) = r.attr.sub_attributes.iter().find(|s| s.name == "value") {
-            return Resolved { sub: Some(value), ..r };
-        }
+    if r.sub.is_none()
+        && r.attr.ty == AttrType::Complex
+        && let Some(value) = r.attr.sub_attributes.iter().find(|s| s.name == "value")
+    {
+        return Resolved { sub: Some(value), ..r };
     }
     r
 }
@@ -350,7 +351,7 @@ fn resolve(filter: &Filter, schema: &ResourceSchema) -> Result<ScimFilter, ScimE
                 .resolve(vp.attr.uri.as_deref(), &vp.attr.name, None)
                 .filter(|r| r.attr.ty == AttrType::Complex)
                 .ok_or_else(|| invalid(format!("{} is not a complex attribute", vp.attr)))?;
-            resolve_value_filter(&vp.filter, schema, &parent)?
+            resolve_value_filter(&vp.filter, &parent)?
         }
         Filter::Not(inner) => ScimFilter::Not(Box::new(resolve(inner, schema)?)),
         Filter::And(items) => ScimFilter::And(items.iter().map(|f| resolve(f, schema)).collect::<Result<_, _>>()?),
@@ -361,11 +362,7 @@ fn resolve(filter: &Filter, schema: &ResourceSchema) -> Result<ScimFilter, ScimE
 /// `emails[type eq "work" and value co "@x"]`: each condition names a sub-attribute of the parent.
 /// Equalities on `type` (and other non-`value` sub-attributes) become element qualifiers of the
 /// `value` comparisons beside them.
-fn resolve_value_filter(
-    filter: &ValFilter,
-    schema: &ResourceSchema,
-    parent: &Resolved,
-) -> Result<ScimFilter, ScimError> {
+fn resolve_value_filter(filter: &ValFilter, parent: &Resolved) -> Result<ScimFilter, ScimError> {
     let sub_of = |path: &AttrPath| -> Result<Resolved, ScimError> {
         let name = path
             .sub_attr
@@ -420,7 +417,7 @@ fn resolve_value_filter(
                     op: o,
                 }
             }
-            other => resolve_value_filter(other, schema, parent)?,
+            other => resolve_value_filter(other, parent)?,
         })
     };
     match rest.as_slice() {
@@ -432,11 +429,11 @@ fn resolve_value_filter(
             Ok(ScimFilter::Present(attr))
         }
         [one] => match one {
-            ValFilter::Not(inner) => Ok(ScimFilter::Not(Box::new(resolve_value_filter(inner, schema, parent)?))),
+            ValFilter::Not(inner) => Ok(ScimFilter::Not(Box::new(resolve_value_filter(inner, parent)?))),
             ValFilter::Or(items) => Ok(ScimFilter::Or(
                 items
                     .iter()
-                    .map(|f| resolve_value_filter(f, schema, parent))
+                    .map(|f| resolve_value_filter(f, parent))
                     .collect::<Result<_, _>>()?,
             )),
             other => resolve_one(other),

@@ -208,6 +208,6 @@ mod tests {
         let p = parse(None, Some("members"), &GROUP);
         assert!(!p.wants("members"));
         assert!(parse(None, None, &GROUP).wants("members"));
-        assert!(parse(Some("displayName"), None, &GROUP).wants("members") == false);
+        assert!(!parse(Some("displayName"), None, &GROUP).wants("members"));
     }
 }
