@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod mail;
+pub mod mapping;
 pub mod scim;
 pub mod service;
 pub mod startup;

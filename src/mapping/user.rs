@@ -1,0 +1,317 @@
+//! SCIM User ↔ member.
+//!
+//! Column-backed attributes (userName, externalId, displayName, name.givenName/familyName, the
+//! member's e-mail and phone, active, role) become member fields; everything else the IdP sends is
+//! kept as sent in the member's SCIM attributes, so nothing is lost. On the way back, the columns
+//! win: a native change shows through SCIM at once.
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value, json};
+
+use super::{etag, scim_time};
+use crate::domain::invitation::InvitationState;
+use crate::domain::{Email, Member, PhoneNumber, Role, UserName};
+use crate::scim::resource::as_bool;
+use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, ROSTER_USER_SCHEMA, USER_SCHEMA};
+use crate::scim::{ScimError, ScimType};
+
+/// What a User body asks for, parsed.
+#[derive(Debug, Clone)]
+pub struct UserInput {
+    pub user_name: UserName,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The primary (else work, else first) e-mail, when it is a valid address.
+    pub email: Option<Email>,
+    /// The primary (else mobile, else work, else first) phone, when it reads as E.164.
+    pub phone: Option<PhoneNumber>,
+    pub active: Option<bool>,
+    /// A `roles` value naming a roster role.
+    pub role: Option<Role>,
+    /// Everything else, as sent (canonical form): stored with the member.
+    pub attributes: Map<String, Value>,
+}
+
+/// Keys that live in columns or are computed, never stored in the attributes.
+const NOT_STORED: &[&str] = &[
+    "userName",
+    "externalId",
+    "displayName",
+    "active",
+    "password",
+    "groups",
+    "id",
+    "meta",
+    ROSTER_USER_SCHEMA,
+];
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Picks the element a single column should hold: the primary one, else by preferred type, else the first.
+fn pick<'a>(items: Option<&'a Value>, preferred: &[&str]) -> Option<&'a Value> {
+    let items = items?.as_array()?;
+    let with_value: Vec<&Value> = items.iter().filter(|e| text(e.get("value")).is_some()).collect();
+    with_value
+        .iter()
+        .find(|e| e.get("primary").and_then(as_bool) == Some(true))
+        .or_else(|| {
+            preferred.iter().find_map(|t| {
+                with_value.iter().find(|e| {
+                    e.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|ty| ty.eq_ignore_ascii_case(t))
+                })
+            })
+        })
+        .or(with_value.first())
+        .copied()
+}
+
+pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError> {
+    let user_name = match canonical.get("userName") {
+        Some(Value::String(s)) => {
+            UserName::parse(s).map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))?
+        }
+        _ => return Err(ScimError::bad_request(ScimType::InvalidValue, "userName is required")),
+    };
+    let name = canonical.get("name");
+    let email = pick(canonical.get("emails"), &["work"])
+        .and_then(|e| text(e.get("value")))
+        .and_then(|v| Email::parse(&v).ok());
+    let phone = pick(canonical.get("phoneNumbers"), &["mobile", "work"])
+        .and_then(|e| text(e.get("value")))
+        .and_then(|v| PhoneNumber::parse(&v).ok());
+    let role = match canonical.get("roles").and_then(Value::as_array) {
+        None => None,
+        Some(roles) => {
+            let values: Vec<String> = roles.iter().filter_map(|r| text(r.get("value"))).collect();
+            let mut parsed = Vec::new();
+            for v in &values {
+                parsed.push(v.parse::<Role>().map_err(|_| {
+                    ScimError::bad_request(
+                        ScimType::InvalidValue,
+                        format!("roles: {v:?} is not a roster role (VIEWER, MARKET, CHECKER, NON_TRANSACTIONAL_ADMIN, ADMINISTRATOR)"),
+                    )
+                })?);
+            }
+            // Several: the primary one, else the highest-ranked.
+            let primary = roles
+                .iter()
+                .find(|r| r.get("primary").and_then(as_bool) == Some(true))
+                .and_then(|r| text(r.get("value")))
+                .and_then(|v| v.parse::<Role>().ok());
+            primary.or_else(|| parsed.iter().max().copied())
+        }
+    };
+    let attributes = canonical
+        .iter()
+        .filter(|(k, _)| !NOT_STORED.contains(&k.as_str()))
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(UserInput {
+        user_name,
+        external_id: text(canonical.get("externalId")),
+        display_name: text(canonical.get("displayName")),
+        first_name: text(name.and_then(|n| n.get("givenName"))),
+        last_name: text(name.and_then(|n| n.get("familyName"))),
+        email,
+        phone,
+        active: canonical.get("active").and_then(as_bool),
+        role,
+        attributes,
+    })
+}
+
+/// Everything needed to render a User.
+pub struct UserView<'a> {
+    pub member: &'a Member,
+    pub attributes: &'a Map<String, Value>,
+    /// (group id, displayName) of the groups the member is in.
+    pub groups: &'a [(String, String)],
+    pub base_url: &'a str,
+}
+
+fn time(t: Option<NaiveDateTime>) -> Value {
+    t.map(|t| Value::String(scim_time(t))).unwrap_or(Value::Null)
+}
+
+/// The canonical resource a PATCH is applied to: what the client may change, no computed parts.
+pub fn patchable(member: &Member, attributes: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = attributes.clone();
+    out.insert("userName".into(), Value::String(member.user_name.to_string()));
+    if let Some(v) = &member.external_id {
+        out.insert("externalId".into(), Value::String(v.clone()));
+    }
+    if let Some(v) = &member.display_name {
+        out.insert("displayName".into(), Value::String(v.clone()));
+    }
+    let mut name = out.get("name").and_then(Value::as_object).cloned().unwrap_or_default();
+    match &member.first_name {
+        Some(v) => name.insert("givenName".into(), Value::String(v.clone())),
+        None => name.remove("givenName"),
+    };
+    match &member.last_name {
+        Some(v) => name.insert("familyName".into(), Value::String(v.clone())),
+        None => name.remove("familyName"),
+    };
+    if name.is_empty() {
+        out.remove("name");
+    } else {
+        out.insert("name".into(), Value::Object(name));
+    }
+    // The member's e-mail and phone show even when they were set natively.
+    if let Some(email) = &member.email {
+        let emails = out.entry("emails").or_insert_with(|| json!([]));
+        if let Some(items) = emails.as_array_mut()
+            && !items.iter().any(|e| {
+                e.get("value")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(email.as_str()))
+            })
+        {
+            for e in items.iter_mut().filter_map(Value::as_object_mut) {
+                e.remove("primary");
+            }
+            items.insert(0, json!({"value": email.as_str(), "type": "work", "primary": true}));
+        }
+    }
+    if let Some(phone) = &member.phone_number {
+        let phones = out.entry("phoneNumbers").or_insert_with(|| json!([]));
+        if let Some(items) = phones.as_array_mut()
+            && !items.iter().any(|e| {
+                e.get("value")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| PhoneNumber::parse(v).is_ok_and(|p| p == *phone))
+            })
+        {
+            items.insert(0, json!({"value": phone.as_str(), "type": "mobile"}));
+        }
+    }
+    out.insert("active".into(), Value::Bool(member.status.scim_active()));
+    out
+}
+
+/// The full User resource.
+pub fn render_user(view: &UserView<'_>) -> Value {
+    let m = view.member;
+    let mut out = patchable(m, view.attributes);
+    let id = m.id.to_string();
+    let mut schemas = vec![USER_SCHEMA];
+    if out.contains_key(ENTERPRISE_USER_SCHEMA) {
+        schemas.push(ENTERPRISE_USER_SCHEMA);
+    }
+    schemas.push(ROSTER_USER_SCHEMA);
+    out.insert("schemas".into(), json!(schemas));
+    out.insert("id".into(), Value::String(id.clone()));
+    if !view.groups.is_empty() {
+        out.insert(
+            "groups".into(),
+            Value::Array(
+                view.groups
+                    .iter()
+                    .map(|(gid, display)| {
+                        json!({"value": gid, "display": display, "$ref": format!("{}/Groups/{gid}", view.base_url), "type": "direct"})
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    out.insert(
+        ROSTER_USER_SCHEMA.into(),
+        json!({
+            "memberId": id,
+            "userId": m.user_id.map(|u| u.to_string()),
+            "role": m.role.as_str(),
+            "status": m.status.as_str(),
+            "invitationStatus": m.invitation.map(|i| invitation_state(i.state)),
+            "lastLogin": time(m.last_login),
+            "deactivatedDate": time(m.deactivated_date),
+        }),
+    );
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": scim_time(m.added_date),
+            "lastModified": scim_time(m.updated_at),
+            "location": format!("{}/Users/{id}", view.base_url),
+            "version": etag(m.version),
+        }),
+    );
+    Value::Object(out)
+}
+
+fn invitation_state(s: InvitationState) -> &'static str {
+    match s {
+        InvitationState::Sent => "SENT",
+        InvitationState::Expired => "EXPIRED",
+        InvitationState::Accepted => "ACCEPTED",
+        InvitationState::Cancelled => "CANCELLED",
+        InvitationState::DeliveryFailed => "DELIVERY_FAILED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::resource::canonicalise;
+    use crate::scim::schema::USER;
+
+    fn input(body: Value) -> Result<UserInput, ScimError> {
+        user_input(&canonicalise(body.as_object().unwrap(), &USER, true))
+    }
+
+    #[test]
+    fn columns_are_picked_and_the_rest_is_kept() {
+        let u = input(json!({
+            "userName": "Jo.Doe@Example.com",
+            "name": {"givenName": "Jo", "familyName": "Doe", "formatted": "Jo Doe"},
+            "emails": [{"value": "home@x.com", "type": "home"}, {"value": "jo@work.com", "type": "work"}],
+            "phoneNumbers": [{"value": "555-0100", "type": "work"}, {"value": "+33 6 71 91 58 34", "type": "mobile"}],
+            "password": "secret", "active": "True",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
+            "roles": [{"value": "checker"}]
+        }))
+        .unwrap();
+        assert_eq!(u.user_name.as_str(), "Jo.Doe@Example.com");
+        assert_eq!(u.email.unwrap().as_str(), "jo@work.com");
+        assert_eq!(u.phone.unwrap().as_str(), "+33671915834");
+        assert_eq!(
+            (u.first_name.as_deref(), u.last_name.as_deref()),
+            (Some("Jo"), Some("Doe"))
+        );
+        assert_eq!(u.active, Some(true));
+        assert_eq!(u.role, Some(Role::Checker));
+        assert!(u.attributes.get("password").is_none(), "never stored");
+        assert_eq!(u.attributes["name"]["formatted"], "Jo Doe");
+        assert_eq!(u.attributes["phoneNumbers"][0]["value"], "555-0100", "kept as sent");
+        assert!(u.attributes.contains_key(ENTERPRISE_USER_SCHEMA));
+    }
+
+    #[test]
+    fn bad_user_names_and_roles_are_invalid_values() {
+        assert_eq!(
+            input(json!({"displayName": "x"})).unwrap_err().scim_type,
+            Some(ScimType::InvalidValue)
+        );
+        assert_eq!(
+            input(json!({"userName": "  "})).unwrap_err().scim_type,
+            Some(ScimType::InvalidValue)
+        );
+        let err = input(json!({"userName": "a", "roles": [{"value": "Superuser"}]})).unwrap_err();
+        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+        let primary = input(
+            json!({"userName": "a", "roles": [{"value": "ADMINISTRATOR"}, {"value": "viewer", "primary": true}]}),
+        )
+        .unwrap();
+        assert_eq!(primary.role, Some(Role::Viewer));
+    }
+}
