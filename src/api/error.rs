@@ -111,6 +111,11 @@ impl From<ServiceError> for ApiError {
                 }
             }
             ServiceError::Forbidden(message) => ApiError::forbidden(message),
+            ServiceError::PreconditionFailed => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "the member has changed since that version",
+            ),
             ServiceError::Storage(StorageError::Pool(e)) => {
                 log_internal(&e);
                 ApiError::new(

@@ -108,6 +108,7 @@ pub mod events {
     pub const TEAM_LIST: &str = "team.list";
     pub const MEMBER_GET: &str = "team_member.get";
     pub const MEMBER_INVITE: &str = "team_member.invite";
+    pub const MEMBER_CREATE: &str = "team_member.create";
     pub const MEMBER_INVITE_RESEND: &str = "team_member.invite_resend";
     pub const MEMBER_INVITE_CANCEL: &str = "team_member.invite_cancel";
     pub const MEMBER_MODIFY: &str = "team_member.modify";

@@ -4,6 +4,8 @@
 pub mod bootstrap;
 pub mod invitations;
 pub mod organizations;
+pub mod scim_groups;
+pub mod scim_users;
 pub mod team;
 pub mod tokens;
 
@@ -24,6 +26,9 @@ pub enum ServiceError {
     },
     #[error("{0}")]
     Forbidden(String),
+    /// `If-Match` names another version.
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error(transparent)]
     Storage(StorageError),
     #[error("{0}")]

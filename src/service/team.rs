@@ -177,7 +177,7 @@ fn load_member(conn: &mut DbConnection, organization_id: OrganizationId, id: Mem
 }
 
 /// Turns a unique-index refusal into the 409 that names the field.
-fn unique_conflict(err: StorageError) -> ServiceError {
+pub(crate) fn unique_conflict(err: StorageError) -> ServiceError {
     if err.is_unique_on("email_ci") || err.is_unique_on("user_name_ci") {
         ServiceError::conflict("email", "a member with this e-mail already exists in the organization")
     } else if err.is_unique_on("phone_number") {
@@ -350,7 +350,7 @@ fn required_name(field: &'static str, raw: &str) -> Result<String, InvalidValue>
 }
 
 /// Writes an invitation and its e-mail (to the outbox) for a pending member.
-fn issue_invitation(
+pub(crate) fn issue_invitation(
     conn: &mut DbConnection,
     member: &Member,
     actor: &Actor,

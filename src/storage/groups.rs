@@ -303,3 +303,28 @@ pub fn remove_member_from_all_groups(
     diesel::delete(target).execute(conn)?;
     Ok(groups)
 }
+
+/// The groups of each of a page of members, in one query: member id → [(group id, displayName)].
+pub fn groups_of_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_ids: &[MemberId],
+) -> StorageResult<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let ids: Vec<String> = member_ids.iter().map(|m| m.to_string()).collect();
+    let rows: Vec<(String, String, String)> = group_memberships::table
+        .inner_join(member_groups::table.on(member_groups::id.eq(group_memberships::group_id)))
+        .filter(group_memberships::organization_id.eq(organization_id.to_string()))
+        .filter(group_memberships::member_id.eq_any(ids))
+        .order((group_memberships::member_id, member_groups::display_name_ci))
+        .select((
+            group_memberships::member_id,
+            member_groups::id,
+            member_groups::display_name,
+        ))
+        .load(conn)?;
+    let mut out: std::collections::HashMap<String, Vec<(String, String)>> = std::collections::HashMap::new();
+    for (member, group, display) in rows {
+        out.entry(member).or_default().push((group, display));
+    }
+    Ok(out)
+}

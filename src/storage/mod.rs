@@ -23,7 +23,8 @@ pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings,
 pub use error::StorageError;
 pub use groups::{
     GroupChanges, GroupRow, add_group_members, clear_group_members, delete_group, find_group, groups_of_member,
-    insert_group, list_group_members, remove_group_members, remove_member_from_all_groups, search_groups, touch_group,
+    groups_of_members, insert_group, list_group_members, remove_group_members, remove_member_from_all_groups,
+    search_groups, touch_group,
 };
 pub use invitations::{
     InvitationRow, OutboxRow, claim_due_messages, close_open_invitations, find_invitation,

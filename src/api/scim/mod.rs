@@ -5,10 +5,8 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError, middleware, web};
 
 use super::auth::require_scim_token;
-use super::error::log_internal;
 use crate::scim::{SCIM_CONTENT_TYPE, ScimError};
 use crate::service::ServiceError;
-use crate::storage::StorageError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -40,19 +38,5 @@ impl ResponseError for ScimError {
 
 /// Maps a use case's refusal to the SCIM error it means; failures are logged and hidden.
 pub fn error_from_service(err: ServiceError) -> ScimError {
-    use crate::scim::ScimType;
-    match err {
-        ServiceError::NotFound(what) => ScimError::not_found(format!("{what} not found")),
-        ServiceError::Invalid(v) => ScimError::bad_request(ScimType::InvalidValue, v.to_string()),
-        ServiceError::Conflict { message, .. } => ScimError::new(409, Some(ScimType::Uniqueness), message),
-        ServiceError::Forbidden(message) => ScimError::forbidden(message),
-        ServiceError::Storage(StorageError::Pool(e)) => {
-            log_internal(&e);
-            ScimError::new(503, None, "the database is unavailable; retry later")
-        }
-        other => {
-            log_internal(&other);
-            ScimError::internal()
-        }
-    }
+    err.into()
 }
