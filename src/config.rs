@@ -79,6 +79,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "1000",
         "how often the delivery worker looks for due e-mails",
     ),
+    (
+        "scim_max_results",
+        "1000",
+        "largest SCIM page (count) and Bulk operation count",
+    ),
     ("db_pool_size", "8", "database connections per instance"),
     ("max_body_bytes", "1048576", "largest request body accepted"),
     ("workers", "number of cores", "HTTP worker threads"),
@@ -140,6 +145,7 @@ pub struct Settings {
     pub token_ttl_days: i64,
     pub invitation_ttl_hours: i64,
     pub mail: MailSettings,
+    pub scim_max_results: i64,
     pub db_pool_size: u32,
     pub max_body_bytes: usize,
     pub workers: usize,
@@ -292,6 +298,7 @@ impl SettingsSources {
                 .or("1000", |v| int_in(v, 10, 600_000))
                 .map(|ms| std::time::Duration::from_millis(ms as u64))?,
         };
+        let scim_max_results = parse("scim_max_results").or("1000", |v| int_in(v, 10, 100_000))?;
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
         let max_body_bytes =
             parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
@@ -325,6 +332,7 @@ impl SettingsSources {
             token_ttl_days,
             invitation_ttl_hours,
             mail,
+            scim_max_results,
             db_pool_size,
             max_body_bytes,
             workers,

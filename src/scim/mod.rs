@@ -1,7 +1,9 @@
 //! The SCIM 2.0 protocol: pure code, no database and no HTTP.
 
+pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod list;
 pub mod patch;
 pub mod projection;
 pub mod resource;

@@ -311,7 +311,7 @@ fn apply_input(
         || before.last_name != after.last_name
         || before.email != after.email
         || before.phone_number != after.phone_number
-        || row.scim_attributes != Value::Object(input.attributes.clone()).to_string();
+        || attributes_of(&row)? != input.attributes;
     if profile_changed || before.role != after.role {
         let mut event = NewAuditEvent::new(organization_id, events::MEMBER_MODIFY).about(id);
         if before.role != after.role {

@@ -1,23 +1,39 @@
-//! The SCIM door at `/scim/v2`.
+//! The SCIM door at `/scim/v2`: thin handlers over the SCIM use cases. Every response is
+//! `application/scim+json`; every error is a SCIM Error; bodies are parsed here so that malformed
+//! JSON is `400 invalidSyntax` and an oversized one `413`.
+
+mod handlers;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, ResponseError, middleware, web};
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, middleware, web};
+use futures_util::StreamExt;
+use serde_json::Value;
 
 use super::auth::require_scim_token;
-use crate::scim::{SCIM_CONTENT_TYPE, ScimError};
+use crate::scim::{SCIM_CONTENT_TYPE, ScimError, ScimType};
 use crate::service::ServiceError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
             .wrap(middleware::from_fn(require_scim_token))
+            .configure(handlers::configure)
             .default_service(web::to(no_such_endpoint)),
     );
 }
 
 async fn no_such_endpoint() -> Result<HttpResponse, ScimError> {
     Err(ScimError::not_found("no such SCIM endpoint"))
+}
+
+/// For routes that exist but not with this method (writes to discovery endpoints, …).
+pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError> {
+    Err(ScimError::new(
+        405,
+        None,
+        format!("{} is not supported on {}", req.method(), req.path()),
+    ))
 }
 
 impl ResponseError for ScimError {
@@ -39,4 +55,46 @@ impl ResponseError for ScimError {
 /// Maps a use case's refusal to the SCIM error it means; failures are logged and hidden.
 pub fn error_from_service(err: ServiceError) -> ScimError {
     err.into()
+}
+
+/// A SCIM JSON response.
+pub(crate) fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(ContentType(SCIM_CONTENT_TYPE.parse().expect("valid media type")))
+        .body(body.to_string())
+}
+
+/// Reads a JSON body up to `limit` bytes.
+pub(crate) async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ScimError::new(
+                413,
+                None,
+                format!("the body is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            "the request needs a JSON body",
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("malformed JSON: {e}")))
+}
+
+/// Query parameters; `+` reads as a space.
+pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("malformed query string: {e}")))
+}
+
+pub(crate) fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
