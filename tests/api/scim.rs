@@ -777,7 +777,92 @@ async fn organizations_never_see_each_other(backend: Backend) {
     );
 }
 
+async fn bulk_with_references_and_failures(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bulk = |ops: Value, fail_on_errors: Option<u64>| {
+        let mut body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+        if let Some(n) = fail_on_errors {
+            body["failOnErrors"] = json!(n);
+        }
+        body
+    };
+    // The group references a user created later in the same request.
+    let (status, response) = app
+        .scim(
+            Method::POST,
+            "/Bulk",
+            Some(bulk(
+                json!([
+                    {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"displayName": "Bulk group", "members": [{"value": "bulkId:u1"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "u1", "data": {"userName": "bulk1@x.example"}},
+                    {"method": "POST", "path": "/Users", "bulkId": "u2", "data": {"userName": "bulk1@X.example"}},
+                    {"method": "PATCH", "path": "/Users/bulkId:u1", "data": {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "Bulked"}]}},
+                    {"method": "POST", "path": "/Groups", "data": {"displayName": "Dangling", "members": [{"value": "bulkId:nope"}]}}
+                ]),
+                None,
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "{response}");
+    let ops = response["Operations"].as_array().unwrap();
+    let status_of = |bulk_id: &str| {
+        ops.iter()
+            .find(|o| o["bulkId"] == bulk_id)
+            .map(|o| o["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status_of("u1").as_deref(), Some("201"));
+    assert_eq!(status_of("g1").as_deref(), Some("201"));
+    let dup = ops.iter().find(|o| o["bulkId"] == "u2").unwrap();
+    assert_eq!(
+        (dup["status"].as_str(), dup["response"]["scimType"].as_str()),
+        (Some("409"), Some("uniqueness"))
+    );
+    assert_eq!(
+        ops.iter().filter(|o| o["status"] == "409").count(),
+        2,
+        "the duplicate and the dangling reference"
+    );
+    let group_location = ops.iter().find(|o| o["bulkId"] == "g1").unwrap()["location"]
+        .as_str()
+        .unwrap();
+    let group_id = group_location.rsplit('/').next().unwrap();
+    let (_, group) = app.scim(Method::GET, &format!("/Groups/{group_id}"), None).await;
+    assert_eq!(group["members"][0]["display"], "bulk1@x.example");
+    let (_, users) = app
+        .scim(Method::GET, "/Users?filter=title%20eq%20%22Bulked%22", None)
+        .await;
+    assert_eq!(users["totalResults"], 1, "{response}");
+
+    // failOnErrors stops after that many errors.
+    let (_, stopped) = app
+        .scim(
+            Method::POST,
+            "/Bulk",
+            Some(bulk(
+                json!([
+                    {"method": "DELETE", "path": "/Users/00000000-0000-0000-0000-000000000000"},
+                    {"method": "POST", "path": "/Users", "data": {"userName": "never@x.example"}}
+                ]),
+                Some(1),
+            )),
+        )
+        .await;
+    assert_eq!(stopped["Operations"].as_array().unwrap().len(), 1);
+    assert_eq!(stopped["Operations"][0]["status"], "404");
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"method": "POST", "path": "/Users", "data": {"userName": format!("u{i}")}}))
+        .collect();
+    let (status, err) = app
+        .scim(Method::POST, "/Bulk", Some(bulk(Value::Array(too_many), None)))
+        .await;
+    assert_eq!(
+        (status, err["status"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("413"))
+    );
+}
+
 both_backends!(
+    bulk_with_references_and_failures,
     discovery_describes_what_is_supported,
     users_are_created_read_and_unique_ignoring_case,
     filters_run_in_sql_with_every_operator,

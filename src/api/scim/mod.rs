@@ -2,6 +2,7 @@
 //! `application/scim+json`; every error is a SCIM Error; bodies are parsed here so that malformed
 //! JSON is `400 invalidSyntax` and an oversized one `413`.
 
+mod bulk;
 mod handlers;
 
 use actix_web::http::StatusCode;
@@ -19,6 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/scim/v2")
             .wrap(middleware::from_fn(require_scim_token))
             .configure(handlers::configure)
+            .service(
+                web::resource("/Bulk")
+                    .post(bulk::bulk)
+                    .default_service(web::to(method_not_allowed)),
+            )
             .default_service(web::to(no_such_endpoint)),
     );
 }
