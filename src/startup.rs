@@ -62,6 +62,7 @@ impl Application {
             let state = state.clone();
             let workers = state.settings.workers;
             let max_body = state.settings.max_body_bytes;
+            let blocking_threads = (state.settings.db_pool_size as usize / workers.max(1)).max(2);
             HttpServer::new(move || {
                 App::new()
                     .wrap(TracingLogger::<RedactedRootSpan>::new())
@@ -70,6 +71,9 @@ impl Application {
                     .configure(|cfg| api::configure(cfg, max_body))
             })
             .workers(workers)
+            // Database work runs on the blocking pool; a few threads per worker keep it busy
+            // without the context switching hundreds of them would cost on a small machine.
+            .worker_max_blocking_threads(blocking_threads)
             .listen(listener)?
             .run()
         };

@@ -90,6 +90,9 @@ pub fn list_users(
         .iter()
         .map(|r| stored("members.id", &r.id))
         .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok((Vec::new(), total));
+    }
     let mut groups = storage::groups_of_members(&mut conn, organization_id, &ids)?;
     let invitations = storage::latest_invitations(&mut conn, organization_id, &ids)?;
     let mut out = Vec::with_capacity(rows.len());

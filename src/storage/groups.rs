@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use super::query::{Column, CountRow, Sql, write_condition, write_order_and_page};
 use super::schema::{group_memberships, group_role_bindings, member_groups};
 use super::{DbConnection, StorageResult};
-use crate::domain::query::{GroupField, ListQuery};
+use crate::domain::query::{GroupField, ListQuery, PageStart};
 use crate::domain::{GroupId, MemberId, OrganizationId};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -169,11 +169,6 @@ pub fn search_groups(
     query: &ListQuery<GroupField>,
 ) -> StorageResult<(Vec<GroupRow>, i64)> {
     let condition = &query.condition;
-    let mut count = Sql::new(conn);
-    count.push("SELECT COUNT(*) AS n");
-    write_scope(&mut count, organization_id);
-    write_condition(&mut count, condition, &group_column);
-    let total = count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n);
     let mut rows = Vec::new();
     if query.limit > 0 {
         let mut page = Sql::new(conn);
@@ -186,6 +181,17 @@ pub fn search_groups(
             rows.reverse();
         }
     }
+    // A short first page is the whole result: no need to count.
+    let total = match query.start {
+        PageStart::Offset(0) if (rows.len() as i64) < query.limit => rows.len() as i64,
+        _ => {
+            let mut count = Sql::new(conn);
+            count.push("SELECT COUNT(*) AS n");
+            write_scope(&mut count, organization_id);
+            write_condition(&mut count, condition, &group_column);
+            count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n)
+        }
+    };
     Ok((rows, total))
 }
 

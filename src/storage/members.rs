@@ -69,6 +69,44 @@ pub fn insert_member(
     Ok(())
 }
 
+/// Inserts several members of one organization in one statement per 500 (seeding, imports).
+pub fn insert_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    rows: &[NewMember],
+) -> StorageResult<()> {
+    for chunk in rows.chunks(500) {
+        let mut sql = Sql::new(conn);
+        sql.push(
+            "INSERT INTO members (id, organization_id, user_id, user_name, user_name_ci, external_id, display_name, \
+             first_name, last_name, email, email_ci, phone_number, role, status, scim_attributes, added_date, updated_at) VALUES ",
+        );
+        for (i, m) in chunk.iter().enumerate() {
+            debug_assert_eq!(m.organization_id, organization_id.to_string());
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.text(m.id.clone()).push(", ");
+            sql.text(organization_id.to_string()).push(", ");
+            sql.optional_text(m.user_id.clone()).push(", ");
+            sql.text(m.user_name.clone()).push(", ");
+            sql.text(m.user_name_ci.clone()).push(", ");
+            sql.optional_text(m.external_id.clone()).push(", ");
+            sql.optional_text(m.display_name.clone()).push(", ");
+            sql.optional_text(m.first_name.clone()).push(", ");
+            sql.optional_text(m.last_name.clone()).push(", ");
+            sql.optional_text(m.email.clone()).push(", ");
+            sql.optional_text(m.email_ci.clone()).push(", ");
+            sql.optional_text(m.phone_number.clone()).push(", ");
+            sql.text(m.role.clone()).push(", ");
+            sql.text(m.status.clone()).push(", ");
+            sql.text(m.scim_attributes.clone()).push(", ");
+            sql.time(m.added_date).push(", ");
+            sql.time(m.updated_at).push(")");
+        }
+        sql.execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn find_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> StorageResult<MemberRow> {
     Ok(members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
@@ -346,12 +384,6 @@ pub fn search_members(
     organization_id: OrganizationId,
     query: &ListQuery<MemberField>,
 ) -> StorageResult<(Vec<MemberRow>, i64)> {
-    let mut count = Sql::new(conn);
-    count.push("SELECT COUNT(*) AS n");
-    write_scim_scope(&mut count, organization_id);
-    write_condition(&mut count, &query.condition, &member_column);
-    let total = count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n);
-
     let mut rows = Vec::new();
     if query.limit > 0 {
         let mut page = Sql::new(conn);
@@ -370,6 +402,17 @@ pub fn search_members(
             rows.reverse();
         }
     }
+    // A short first page is the whole result: no need to count.
+    let total = match query.start {
+        PageStart::Offset(0) if (rows.len() as i64) < query.limit => rows.len() as i64,
+        _ => {
+            let mut count = Sql::new(conn);
+            count.push("SELECT COUNT(*) AS n");
+            write_scim_scope(&mut count, organization_id);
+            write_condition(&mut count, &query.condition, &member_column);
+            count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n)
+        }
+    };
     Ok((rows, total))
 }
 

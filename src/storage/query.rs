@@ -12,6 +12,7 @@ use crate::domain::query::{Comparison, Condition, Direction, PageStart, Scalar};
 #[derive(Debug, Clone)]
 enum Bind {
     Text(String),
+    OptionalText(Option<String>),
     Time(NaiveDateTime),
     Int(i64),
 }
@@ -52,6 +53,10 @@ impl Sql {
         self.bind(Bind::Text(s.into()))
     }
 
+    pub(crate) fn optional_text(&mut self, s: Option<String>) -> &mut Self {
+        self.bind(Bind::OptionalText(s))
+    }
+
     pub(crate) fn time(&mut self, t: NaiveDateTime) -> &mut Self {
         self.bind(Bind::Time(t))
     }
@@ -83,6 +88,7 @@ impl Sql {
         for b in self.binds {
             query = match b {
                 Bind::Text(s) => query.bind::<Text, _>(s),
+                Bind::OptionalText(s) => query.bind::<diesel::sql_types::Nullable<Text>, _>(s),
                 Bind::Time(t) => query.bind::<Timestamp, _>(t),
                 Bind::Int(n) => query.bind::<BigInt, _>(n),
             };
@@ -98,6 +104,7 @@ impl Sql {
         for b in self.binds {
             query = match b {
                 Bind::Text(s) => query.bind::<Text, _>(s),
+                Bind::OptionalText(s) => query.bind::<diesel::sql_types::Nullable<Text>, _>(s),
                 Bind::Time(t) => query.bind::<Timestamp, _>(t),
                 Bind::Int(n) => query.bind::<BigInt, _>(n),
             };

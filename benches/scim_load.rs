@@ -1,0 +1,570 @@
+//! SCIM load benchmark: the release `roster` binary as a child process, and a load generator of
+//! 16 concurrent clients over HTTP on 127.0.0.1, on SQLite and PostgreSQL.
+//!
+//!     cargo bench --bench scim_load                      # SQLite, and PostgreSQL if a URL is set
+//!     ROSTER_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench scim_load
+//!     ROSTER_BENCH_MILLION=1 …                           # also W2 at 1,000,000 users
+//!
+//! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
+//! existing user; W4 GET /Users?startIndex=random&count=100; W3 PATCH active false on each user;
+//! W5 one group filled by PATCHes of 100 members, then read back; W5b GET /Groups/{id} without
+//! members; the server's peak RSS; W2 again at 1,000,000 users (seeded directly in SQL).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use rand::Rng;
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 16;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    org: String,
+}
+
+fn roster(args: &[&str], url: &str, dir: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .env("ROSTER_DATABASE_URL", url)
+        .env("ROSTER_DATA_DIR", dir)
+        .output()
+        .expect("run roster");
+    assert!(
+        out.status.success(),
+        "roster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn start(url: &str, dir: &std::path::Path, org: Option<(String, String)>) -> Server {
+    let (org, token) = org.unwrap_or_else(|| {
+        roster(&["migrate"], url, dir);
+        let org = roster(&["org", "create", "Bench"], url, dir);
+        let token = roster(&["token", "create", "--org", &org, "--scope", "scim"], url, dir);
+        (org, token)
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("ROSTER_DATABASE_URL", url)
+        .env("ROSTER_DATA_DIR", dir)
+        .env("ROSTER_LOG_LEVEL", "warn")
+        .env("ROSTER_BOOTSTRAP", "false")
+        // Delivery is its own concern: the worker stays idle during the measurements.
+        .env("ROSTER_MAIL_POLL_MS", "600000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start roster");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "roster did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        child,
+        base,
+        token,
+        org,
+    }
+}
+
+impl Server {
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Default, Clone)]
+struct Stats {
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Stats {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let mut l = self.latencies_us.clone();
+        l.sort_unstable();
+        let i = ((l.len() as f64 - 1.0) * p).round() as usize;
+        l[i] as f64 / 1000.0
+    }
+}
+
+/// Runs `make` requests from 16 clients, either `total` of them or for `duration`.
+async fn load<F, Fut>(total: Option<usize>, duration: Option<Duration>, make: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = duration.map(|d| started + d);
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (make, next) = (make.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if total.is_some_and(|t| i >= t) || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = make(i).await;
+                stats.latencies_us.push(t.elapsed().as_micros() as u64);
+                stats.requests += 1;
+                if !ok {
+                    stats.errors += 1;
+                }
+            }
+            stats
+        }));
+    }
+    let mut all = Stats::default();
+    for t in tasks {
+        let s = t.await.unwrap();
+        all.requests += s.requests;
+        all.errors += s.errors;
+        all.latencies_us.extend(s.latencies_us);
+    }
+    all.seconds = started.elapsed().as_secs_f64();
+    all
+}
+
+struct Row {
+    name: String,
+    stats: Stats,
+    note: String,
+}
+
+fn print_table(backend: &str, rows: &[Row]) {
+    println!("\n{backend}");
+    println!("| workload | requests | errors | req/s | p50 ms | p99 ms | note |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            r.name,
+            r.stats.requests,
+            r.stats.errors,
+            r.stats.rate(),
+            r.stats.percentile_ms(0.5),
+            r.stats.percentile_ms(0.99),
+            r.note
+        );
+    }
+}
+
+async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usize, seconds: u64, million: bool) {
+    let server = start(url, dir, None);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let base = Arc::new(format!("{}/scim/v2", server.base));
+    let auth = Arc::new(format!("Bearer {}", server.token));
+    let run_id: u32 = rand::rng().random();
+    let mut rows = Vec::new();
+    let window = Duration::from_secs(seconds);
+
+    // W1: create users.
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); users]));
+    let stats = {
+        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+        load(Some(users), None, move |i| {
+            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+            async move {
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("user{i}-{run_id}@bench.example"),
+                    "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+                    "emails": [{"value": format!("user{i}-{run_id}@bench.example"), "type": "work", "primary": true}],
+                    "active": true
+                });
+                let Ok(r) = client
+                    .post(format!("{base}/Users"))
+                    .header("authorization", auth.as_str())
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                if r.status() != 201 {
+                    return false;
+                }
+                let v: Value = r.json().await.unwrap_or_default();
+                ids.lock().unwrap()[i] = v["id"].as_str().unwrap_or_default().to_owned();
+                true
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: format!("W1 POST /Users ×{users}"),
+        stats,
+        note: "invitation, audit and outbox rows written".into(),
+    });
+    let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
+
+    // W6: GET by id.
+    let stats = {
+        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+        load(None, Some(window), move |_| {
+            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+            async move {
+                let id = &ids[rand::rng().random_range(0..ids.len())];
+                client
+                    .get(format!("{base}/Users/{id}"))
+                    .header("authorization", auth.as_str())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "W6 GET /Users/{id}".into(),
+        stats,
+        note: String::new(),
+    });
+
+    // W2: filter by userName.
+    let w2 = |client: reqwest::Client, base: Arc<String>, auth: Arc<String>, count: usize, run_id: u32| async move {
+        load(None, Some(window), move |_| {
+            let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
+            async move {
+                let i = rand::rng().random_range(0..count);
+                let url = format!("{base}/Users?filter=userName%20eq%20%22user{i}-{run_id}%40bench.example%22");
+                match client.get(url).header("authorization", auth.as_str()).send().await {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["totalResults"] == 1),
+                    _ => false,
+                }
+            }
+        })
+        .await
+    };
+    let stats = w2(client.clone(), base.clone(), auth.clone(), users, run_id).await;
+    rows.push(Row {
+        name: format!("W2 filter userName eq (at {users})"),
+        stats: stats.clone(),
+        note: String::new(),
+    });
+    let w2_small = stats.rate();
+
+    // W4: index paging.
+    let stats = {
+        let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
+        load(None, Some(window), move |_| {
+            let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
+            async move {
+                let start = rand::rng().random_range(1..=users.saturating_sub(100).max(1));
+                match client
+                    .get(format!("{base}/Users?startIndex={start}&count=100"))
+                    .header("authorization", auth.as_str())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["itemsPerPage"] == 100),
+                    _ => false,
+                }
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "W4 GET /Users?startIndex=random&count=100".into(),
+        stats,
+        note: String::new(),
+    });
+
+    // W5: a group filled by 50 PATCHes of 100, then read back.
+    let members = 5000.min(users);
+    let group_id: String = {
+        let r = client
+            .post(format!("{base}/Groups"))
+            .header("authorization", auth.as_str())
+            .header("content-type", "application/scim+json")
+            .body(json!({"displayName": format!("Bench {run_id}"), "members": []}).to_string())
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let started = Instant::now();
+    let mut errors = 0;
+    for chunk in ids[..members].chunks(100) {
+        let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": value}]});
+        let r = client
+            .patch(format!("{base}/Groups/{group_id}?excludedAttributes=members"))
+            .header("authorization", auth.as_str())
+            .header("content-type", "application/scim+json")
+            .header("accept", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            errors += 1;
+        }
+    }
+    let back: Value = client
+        .get(format!("{base}/Groups/{group_id}"))
+        .header("authorization", auth.as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let read_back = back["members"].as_array().map_or(0, Vec::len);
+    let elapsed = started.elapsed();
+    rows.push(Row {
+        name: format!("W5 group filled by {} PATCHes of 100, read back", members / 100),
+        stats: Stats {
+            requests: members / 100 + 1,
+            errors,
+            seconds: elapsed.as_secs_f64(),
+            latencies_us: vec![elapsed.as_micros() as u64],
+        },
+        note: format!("{:.3} s in all; {read_back} members read back", elapsed.as_secs_f64()),
+    });
+
+    // W5b: the group without members.
+    let stats = {
+        let (client, base, auth, group_id) = (client.clone(), base.clone(), auth.clone(), Arc::new(group_id.clone()));
+        load(None, Some(window), move |_| {
+            let (client, base, auth, group_id) = (client.clone(), base.clone(), auth.clone(), group_id.clone());
+            async move {
+                client
+                    .get(format!("{base}/Groups/{group_id}?excludedAttributes=members"))
+                    .header("authorization", auth.as_str())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "W5b GET /Groups/{id}?excludedAttributes=members".into(),
+        stats,
+        note: String::new(),
+    });
+
+    // W3: deactivate every user.
+    let stats = {
+        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+        load(Some(users), None, move |i| {
+            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+            async move {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
+                client.patch(format!("{base}/Users/{}", ids[i])).header("authorization", auth.as_str()).header("content-type", "application/scim+json")
+                    .header("accept", "application/scim+json").body(body.to_string()).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: format!("W3 PATCH active false ×{users}"),
+        stats,
+        note: String::new(),
+    });
+    let rss = server.peak_rss_mib();
+    let org = server.org.clone();
+    let token = server.token.clone();
+    server.stop();
+    rows.push(Row {
+        name: "server peak RSS".into(),
+        stats: Stats {
+            seconds: 1.0,
+            ..Stats::default()
+        },
+        note: format!("{rss:.1} MiB"),
+    });
+
+    if million {
+        let seeded = seed(url, &org, 1_000_000 - users);
+        let server = start(url, dir, Some((org.clone(), token)));
+        let base = Arc::new(format!("{}/scim/v2", server.base));
+        let stats = w2(client.clone(), base, auth.clone(), users, run_id).await;
+        let ratio = w2_small / stats.rate();
+        rows.push(Row {
+            name: "W2 filter userName eq (at 1,000,000)".into(),
+            stats,
+            note: format!("{seeded} rows seeded; W2@small / W2@1M = {ratio:.2}"),
+        });
+        server.stop();
+    }
+    print_table(backend, &rows);
+    explain(url, &org);
+}
+
+/// Adds `n` members straight into the database (the 1,000,000-user case).
+fn seed(url: &str, org: &str, n: usize) -> usize {
+    let db = roster::storage::DatabaseUrl::parse(url).unwrap();
+    let mut conn = db.connect().unwrap();
+    let now = roster::domain::now();
+    let batch = 5000;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < n {
+        let rows: Vec<roster::storage::NewMember> = (done..(done + batch).min(n))
+            .map(|i| {
+                let name = format!("seed{i}@seed.example");
+                roster::storage::NewMember {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    organization_id: org.to_owned(),
+                    user_id: None,
+                    user_name: name.clone(),
+                    user_name_ci: name.clone(),
+                    external_id: None,
+                    display_name: None,
+                    first_name: Some("Seed".into()),
+                    last_name: Some(format!("{i}")),
+                    email: Some(name.clone()),
+                    email_ci: Some(name),
+                    phone_number: None,
+                    role: "VIEWER".into(),
+                    status: "ACTIVE".into(),
+                    scim_attributes: "{}".into(),
+                    added_date: now,
+                    updated_at: now,
+                }
+            })
+            .collect();
+        let organization: roster::domain::OrganizationId = org.parse().unwrap();
+        roster::storage::write_transaction(&mut conn, |c| roster::storage::insert_members(c, organization, &rows))
+            .unwrap();
+        done += rows.len();
+    }
+    if let roster::storage::DbConnection::Postgres(_) = conn {
+        conn.batch_execute("ANALYZE members").unwrap();
+    } else {
+        conn.batch_execute("ANALYZE").unwrap();
+    }
+    eprintln!("seeded {n} members in {:.1} s", started.elapsed().as_secs_f64());
+    n
+}
+
+/// The plan of the W2 lookup, as the server issues it.
+fn explain(url: &str, org: &str) {
+    let db = roster::storage::DatabaseUrl::parse(url).unwrap();
+    let conn = db.connect().unwrap();
+    let sql = |p1: &str, p2: &str| {
+        format!(
+            "SELECT * FROM members WHERE organization_id = {p1} AND scim_deleted_at IS NULL AND removed_at IS NULL AND (user_name_ci IS NOT NULL AND user_name_ci = {p2}) ORDER BY id ASC LIMIT 100"
+        )
+    };
+    let name = "user1@bench.example";
+    match conn {
+        roster::storage::DbConnection::Sqlite(mut c) => {
+            #[derive(diesel::QueryableByName)]
+            struct Plan {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                detail: String,
+            }
+            let q = format!("EXPLAIN QUERY PLAN {}", sql(&format!("'{org}'"), &format!("'{name}'")));
+            let rows: Vec<Plan> = diesel::RunQueryDsl::load(diesel::sql_query(q), &mut c).unwrap();
+            println!("\nW2 query plan (SQLite):");
+            for r in rows {
+                println!("    {}", r.detail);
+            }
+        }
+        roster::storage::DbConnection::Postgres(mut c) => {
+            #[derive(diesel::QueryableByName)]
+            struct Plan {
+                #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+                line: String,
+            }
+            let q = format!("EXPLAIN ANALYZE {}", sql(&format!("'{org}'"), &format!("'{name}'")));
+            let rows: Vec<Plan> = diesel::RunQueryDsl::load(diesel::sql_query(q), &mut c).unwrap();
+            println!("\nW2 query plan (PostgreSQL):");
+            for r in rows {
+                println!("    {}", r.line);
+            }
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing and must not run this.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let users = env_usize("ROSTER_BENCH_USERS", 10_000);
+    let seconds = env_usize("ROSTER_BENCH_SECONDS", 10) as u64;
+    let million = std::env::var("ROSTER_BENCH_MILLION").is_ok_and(|v| v == "1");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let only = std::env::var("ROSTER_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+
+    if only.contains("sqlite") {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        runtime.block_on(run_backend("SQLite", &url, dir.path(), users, seconds, million));
+    }
+    if only.contains("postgres") {
+        let Some(admin) = std::env::var("ROSTER_BENCH_DATABASE_URL")
+            .ok()
+            .or_else(|| std::env::var("ROSTER_TEST_DATABASE_URL").ok())
+        else {
+            eprintln!(
+                "PostgreSQL skipped: set ROSTER_BENCH_DATABASE_URL (a database the bench may create roster_bench from)"
+            );
+            return;
+        };
+        let mut c = diesel::PgConnection::establish(&admin).expect("connect to PostgreSQL");
+        c.batch_execute("DROP DATABASE IF EXISTS roster_bench WITH (FORCE)")
+            .unwrap();
+        c.batch_execute("CREATE DATABASE roster_bench").unwrap();
+        let (head, _) = admin.rsplit_once('/').expect("a database name in the URL");
+        let url = format!("{head}/roster_bench");
+        let dir = tempfile::tempdir().unwrap();
+        runtime.block_on(run_backend("PostgreSQL", &url, dir.path(), users, seconds, million));
+    }
+}
