@@ -13,8 +13,9 @@ use crate::config::{ConfigError, Settings, SettingsSources};
 use crate::domain::audit::AuditContext;
 use crate::domain::{MemberId, OrganizationId, Role, Scope, TokenId};
 use crate::service::{organizations, tokens};
-use crate::startup::{Application, open_database};
+use crate::startup::{Application, open_database_with};
 use crate::storage;
+use crate::storage::PoolSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,7 +156,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve(settings),
         Command::Migrate => {
-            let (db, _) = open_database(&settings)?;
+            let (db, _) = open_database_with(&settings, &PoolSettings::single())?;
             let applied = storage::run_migrations(&mut *db.get()?)?;
             if applied.is_empty() {
                 eprintln!("roster: database is up to date");
@@ -253,7 +254,7 @@ fn parse_org(raw: &str) -> anyhow::Result<OrganizationId> {
 }
 
 fn open_migrated(settings: &Settings) -> anyhow::Result<(storage::Database, crate::auth::TokenSigner)> {
-    let (db, signer) = open_database(settings)?;
+    let (db, signer) = open_database_with(settings, &PoolSettings::single())?;
     storage::run_migrations(&mut *db.get()?)?;
     Ok((db, signer))
 }

@@ -146,6 +146,8 @@ pub struct Settings {
     pub invitation_ttl_hours: i64,
     pub mail: MailSettings,
     pub scim_max_results: i64,
+    /// Group displayName (lower case) → the role it gives its members.
+    pub group_roles: Vec<(String, crate::domain::Role)>,
     pub db_pool_size: u32,
     pub max_body_bytes: usize,
     pub workers: usize,
@@ -298,6 +300,22 @@ impl SettingsSources {
                 .or("1000", |v| int_in(v, 10, 600_000))
                 .map(|ms| std::time::Duration::from_millis(ms as u64))?,
         };
+        let group_roles = parse("group_roles").or("", |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, role) = pair
+                        .rsplit_once('=')
+                        .ok_or_else(|| format!("{pair:?} is not NAME=ROLE"))?;
+                    let role = role.parse::<crate::domain::Role>().map_err(|e| e.message)?;
+                    if name.trim().is_empty() {
+                        return Err(format!("{pair:?} has no group name"));
+                    }
+                    Ok((name.trim().to_lowercase(), role))
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })?;
         let scim_max_results = parse("scim_max_results").or("1000", |v| int_in(v, 10, 100_000))?;
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
         let max_body_bytes =
@@ -333,6 +351,7 @@ impl SettingsSources {
             invitation_ttl_hours,
             mail,
             scim_max_results,
+            group_roles,
             db_pool_size,
             max_body_bytes,
             workers,

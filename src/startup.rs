@@ -106,19 +106,24 @@ impl Application {
 
 /// The pool and the token signer for these settings (the signing key file is created on first use).
 pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, TokenSigner)> {
-    let key = match &settings.signing_key {
-        Some(key) => key.clone(),
-        None => auth::load_or_create_signing_key(&settings.signing_key_path()).map_err(anyhow::Error::msg)?,
-    };
-    let signer = TokenSigner::new(&key, settings.token_audience.clone());
-    let db = Database::open(
-        &settings.database_url,
+    open_database_with(
+        settings,
         &PoolSettings {
             max_size: settings.db_pool_size,
             ..PoolSettings::default()
         },
     )
-    .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+}
+
+/// [`open_database`] with an explicit pool shape.
+pub fn open_database_with(settings: &Settings, pool: &PoolSettings) -> anyhow::Result<(Database, TokenSigner)> {
+    let key = match &settings.signing_key {
+        Some(key) => key.clone(),
+        None => auth::load_or_create_signing_key(&settings.signing_key_path()).map_err(anyhow::Error::msg)?,
+    };
+    let signer = TokenSigner::new(&key, settings.token_audience.clone());
+    let db = Database::open(&settings.database_url, pool)
+        .with_context(|| format!("cannot open the database {}", settings.database_url))?;
     Ok((db, signer))
 }
 

@@ -10,15 +10,15 @@ use super::scim_users::{ScimCall, ScimResult};
 use super::stored;
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::query::{GroupField, ListQuery};
-use crate::domain::{GroupId, MemberId, OrganizationId};
+use crate::domain::{GroupId, MemberId, OrganizationId, Role};
 use crate::mapping::group::{GroupInput, GroupView, group_input, member_values, patchable, render_group};
 use crate::mapping::if_match_allows;
 use crate::scim::patch::{OpKind, PatchOperation, apply};
 use crate::scim::resource::canonicalise;
-use crate::scim::schema::GROUP;
+use crate::scim::schema::{GROUP, ROSTER_GROUP_SCHEMA};
 use crate::scim::{ScimError, ScimType};
 use crate::service::ServiceError;
-use crate::storage::{self, Database, DbConnection, GroupChanges, GroupRow, StorageError};
+use crate::storage::{self, Database, DbConnection, GroupChanges, GroupRow, RoleBindingRow, StorageError};
 
 pub mod events {
     pub const GROUP_CREATE: &str = "group.create";
@@ -32,6 +32,84 @@ pub struct GroupRecord {
     pub attributes: Map<String, Value>,
     /// `None` when not loaded (excluded by the caller).
     pub members: Option<Vec<(String, String)>>,
+    /// The role the group gives its members, if bound.
+    pub role: Option<Role>,
+}
+
+/// The binding a group body asks for: roster's Group extension `role` (source `scim`), else a
+/// binding made through the native API (kept), else the configured role for its displayName.
+fn desired_binding(
+    attributes: &Map<String, Value>,
+    display_name: &str,
+    existing: Option<&RoleBindingRow>,
+    configured: &[(String, Role)],
+) -> ScimResult<Option<(Role, &'static str)>> {
+    if let Some(role) = attributes
+        .get(ROSTER_GROUP_SCHEMA)
+        .and_then(|e| e.get("role"))
+        .and_then(Value::as_str)
+    {
+        let role = role
+            .parse::<Role>()
+            .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))?;
+        return Ok(Some((role, "scim")));
+    }
+    if let Some(b) = existing.filter(|b| b.source == "api") {
+        return Ok(Some((stored("group_role_bindings.role", &b.role)?, "api")));
+    }
+    let name = display_name.to_lowercase();
+    Ok(configured.iter().find(|(n, _)| *n == name).map(|(_, r)| (*r, "config")))
+}
+
+/// Applies the binding a write leads to and recomputes the roles it affects: every member of the
+/// group when the binding changed, else the members added or removed when the group is bound.
+#[allow(clippy::too_many_arguments)]
+fn settle_roles(
+    conn: &mut DbConnection,
+    call: &ScimCall<'_>,
+    group_id: GroupId,
+    before: Option<RoleBindingRow>,
+    after: Option<(Role, &'static str)>,
+    touched: &[MemberId],
+    display_name: &str,
+    now: NaiveDateTime,
+) -> ScimResult<()> {
+    let organization_id = call.organization_id;
+    let before_role = before.as_ref().map(|b| (b.role.clone(), b.source.clone()));
+    let after_role = after.map(|(r, s)| (r.as_str().to_owned(), s.to_owned()));
+    let changed = before_role != after_role;
+    if changed {
+        storage::set_role_binding(conn, organization_id, group_id, after, now)?;
+    }
+    if !changed && after.is_none() {
+        return Ok(());
+    }
+    let organization = storage::find_organization(conn, organization_id)?;
+    let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+    let cause = serde_json::json!({"group_id": group_id.to_string(), "group": display_name, "role": after.map(|(r, _)| r.as_str())});
+    if changed {
+        storage::recompute_roles(
+            conn,
+            organization_id,
+            storage::Affected::GroupMembers(group_id),
+            default_role,
+            &cause,
+            call.audit,
+            now,
+        )?;
+    }
+    if !touched.is_empty() {
+        storage::recompute_roles(
+            conn,
+            organization_id,
+            storage::Affected::Members(touched),
+            default_role,
+            &cause,
+            call.audit,
+            now,
+        )?;
+    }
+    Ok(())
 }
 
 fn attributes_of(row: &GroupRow) -> Result<Map<String, Value>, StorageError> {
@@ -63,10 +141,14 @@ fn record(
     } else {
         None
     };
+    let role = storage::find_role_binding(conn, organization_id, id)?
+        .map(|b| stored::<Role>("group_role_bindings.role", &b.role))
+        .transpose()?;
     Ok(GroupRecord {
         attributes: attributes_of(&row)?,
         row,
         members,
+        role,
     })
 }
 
@@ -142,10 +224,10 @@ pub fn create_group(
             updated_at: now,
         };
         storage::insert_group(conn, organization_id, &row)?;
-        let added = match &input.members {
-            Some(values) => storage::add_group_members(conn, organization_id, id, &member_ids(values), now)?,
-            None => 0,
-        };
+        let touched = input.members.as_deref().map(member_ids).unwrap_or_default();
+        let added = storage::add_group_members(conn, organization_id, id, &touched, now)?;
+        let binding = desired_binding(&input.attributes, &input.display_name, None, call.group_roles)?;
+        settle_roles(conn, call, id, None, binding, &touched, &input.display_name, now)?;
         let event = NewAuditEvent::new(organization_id, events::GROUP_CREATE)
             .with("group_id", id.to_string())
             .with("display_name", input.display_name.clone())
@@ -161,6 +243,8 @@ pub fn create_group(
 struct MemberDelta {
     added: usize,
     removed: usize,
+    /// Members added or removed (their roles may follow the group's).
+    touched: Vec<MemberId>,
 }
 
 fn set_members(
@@ -171,8 +255,14 @@ fn set_members(
     now: NaiveDateTime,
     delta: &mut MemberDelta,
 ) -> ScimResult<()> {
-    delta.removed += storage::clear_group_members(conn, organization_id, id)?.len();
-    delta.added += storage::add_group_members(conn, organization_id, id, &member_ids(values), now)?;
+    let removed = storage::clear_group_members(conn, organization_id, id)?;
+    delta.removed += removed.len();
+    delta
+        .touched
+        .extend(removed.iter().filter_map(|m| m.parse::<MemberId>().ok()));
+    let added = member_ids(values);
+    delta.added += storage::add_group_members(conn, organization_id, id, &added, now)?;
+    delta.touched.extend(added);
     Ok(())
 }
 
@@ -189,11 +279,28 @@ pub fn replace_group(
         let now = crate::domain::now();
         let (group_id, row) = load_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
+        let before = storage::find_role_binding(conn, organization_id, group_id)?;
         let mut delta = MemberDelta::default();
         if let Some(values) = &input.members {
             set_members(conn, organization_id, group_id, values, now, &mut delta)?;
         }
         storage::touch_group(conn, organization_id, group_id, &group_changes(&input), now)?;
+        let binding = desired_binding(
+            &input.attributes,
+            &input.display_name,
+            before.as_ref(),
+            call.group_roles,
+        )?;
+        settle_roles(
+            conn,
+            call,
+            group_id,
+            before,
+            binding,
+            &delta.touched,
+            &input.display_name,
+            now,
+        )?;
         audit_modify(conn, call, group_id, &delta, now)?;
         let row = storage::find_group(conn, organization_id, group_id)?;
         record(conn, organization_id, row, with_members)
@@ -296,14 +403,27 @@ pub fn patch_group(
                 }
             }
         }
-        let changes = if own_ops.is_empty() {
-            GroupChanges::default()
+        let before = storage::find_role_binding(conn, organization_id, group_id)?;
+        let (changes, attributes, display_name) = if own_ops.is_empty() {
+            (GroupChanges::default(), attributes_of(&row)?, row.display_name.clone())
         } else {
             let current = patchable(&row.display_name, row.external_id.as_deref(), &attributes_of(&row)?);
             let patched = apply(&current, &own_ops, &GROUP)?;
-            group_changes(&group_input(&canonicalise(&patched, &GROUP, true), None)?)
+            let input = group_input(&canonicalise(&patched, &GROUP, true), None)?;
+            (group_changes(&input), input.attributes, input.display_name)
         };
         storage::touch_group(conn, organization_id, group_id, &changes, now)?;
+        let binding = desired_binding(&attributes, &display_name, before.as_ref(), call.group_roles)?;
+        settle_roles(
+            conn,
+            call,
+            group_id,
+            before,
+            binding,
+            &delta.touched,
+            &display_name,
+            now,
+        )?;
         audit_modify(conn, call, group_id, &delta, now)?;
         let row = storage::find_group(conn, organization_id, group_id)?;
         record(conn, organization_id, row, with_members)
@@ -333,7 +453,9 @@ fn member_operation(
         let named = filtered_member_values(&vp.filter)?;
         return match operation.op {
             OpKind::Remove => {
-                delta.removed += storage::remove_group_members(conn, organization_id, group_id, &member_ids(&named))?;
+                let ids = member_ids(&named);
+                delta.removed += storage::remove_group_members(conn, organization_id, group_id, &ids)?;
+                delta.touched.extend(ids);
                 Ok(())
             }
             _ => Err(ScimError::bad_request(
@@ -352,15 +474,25 @@ fn member_operation(
         OpKind::Add => {
             let values =
                 values.ok_or_else(|| ScimError::bad_request(ScimType::InvalidValue, "add members needs a value"))?;
-            delta.added += storage::add_group_members(conn, organization_id, group_id, &member_ids(&values), now)?;
+            let ids = member_ids(&values);
+            delta.added += storage::add_group_members(conn, organization_id, group_id, &ids, now)?;
+            delta.touched.extend(ids);
         }
         OpKind::Replace => set_members(conn, organization_id, group_id, &values.unwrap_or_default(), now, delta)?,
         // With a value: remove those members only (never all of them); without: all.
         OpKind::Remove => match values {
             Some(values) if !values.is_empty() => {
-                delta.removed += storage::remove_group_members(conn, organization_id, group_id, &member_ids(&values))?;
+                let ids = member_ids(&values);
+                delta.removed += storage::remove_group_members(conn, organization_id, group_id, &ids)?;
+                delta.touched.extend(ids);
             }
-            _ => delta.removed += storage::clear_group_members(conn, organization_id, group_id)?.len(),
+            _ => {
+                let removed = storage::clear_group_members(conn, organization_id, group_id)?;
+                delta.removed += removed.len();
+                delta
+                    .touched
+                    .extend(removed.iter().filter_map(|m| m.parse::<MemberId>().ok()));
+            }
         },
     }
     Ok(())
@@ -372,7 +504,27 @@ pub fn delete_group(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Opti
         let now = crate::domain::now();
         let (group_id, row) = load_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
+        let binding = storage::find_role_binding(conn, organization_id, group_id)?;
+        let former: Vec<MemberId> = storage::clear_group_members(conn, organization_id, group_id)?
+            .iter()
+            .filter_map(|m| m.parse().ok())
+            .collect();
         storage::delete_group(conn, organization_id, group_id)?;
+        if binding.is_some() && !former.is_empty() {
+            let organization = storage::find_organization(conn, organization_id)?;
+            let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+            let cause =
+                serde_json::json!({"group_id": group_id.to_string(), "group": row.display_name, "deleted": true});
+            storage::recompute_roles(
+                conn,
+                organization_id,
+                storage::Affected::Members(&former),
+                default_role,
+                &cause,
+                call.audit,
+                now,
+            )?;
+        }
         let event = NewAuditEvent::new(organization_id, events::GROUP_DELETE)
             .with("group_id", group_id.to_string())
             .with("display_name", row.display_name.clone());
@@ -382,11 +534,19 @@ pub fn delete_group(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Opti
 }
 
 pub fn render(record: &GroupRecord, base_url: &str) -> Value {
+    let mut attributes = record.attributes.clone();
+    attributes.remove(ROSTER_GROUP_SCHEMA);
+    if let Some(role) = record.role {
+        attributes.insert(
+            ROSTER_GROUP_SCHEMA.to_owned(),
+            serde_json::json!({"role": role.as_str()}),
+        );
+    }
     render_group(&GroupView {
         id: &record.row.id,
         display_name: &record.row.display_name,
         external_id: record.row.external_id.as_deref(),
-        attributes: &record.attributes,
+        attributes: &attributes,
         version: record.row.version,
         created: record.row.created_at,
         last_modified: record.row.updated_at,

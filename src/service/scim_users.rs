@@ -33,6 +33,8 @@ pub struct ScimCall<'a> {
     pub organization_id: OrganizationId,
     pub audit: &'a AuditContext,
     pub policy: InvitationPolicy,
+    /// Groups that give a role by displayName (configuration).
+    pub group_roles: &'a [(String, Role)],
 }
 
 fn attributes_of(row: &MemberRow) -> Result<Map<String, Value>, StorageError> {
@@ -282,7 +284,8 @@ fn apply_input(
     let id = before.id;
     let columns = columns_for(conn, organization_id, &input, Some(&row.id))?;
     let mut changes = profile_changes(&input, &columns)?;
-    if let Some(role) = input.role.filter(|r| *r != before.role) {
+    // A `roles` value sets the role, unless role-bound groups own it.
+    if let Some(role) = input.role.filter(|r| *r != before.role && !row.role_from_groups) {
         changes.role = Some(role.as_str().to_owned());
     }
     let registered = before.user_id.is_some() || before.verified_at.is_some();
@@ -418,6 +421,20 @@ pub fn delete_user(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Optio
         };
         storage::update_member(conn, organization_id, member.id, &changes, now)?;
         let left = storage::remove_member_from_all_groups(conn, organization_id, member.id)?;
+        if !left.is_empty() {
+            let organization = storage::find_organization(conn, organization_id)?;
+            let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+            let cause = serde_json::json!({"scim_delete": true, "groups": left});
+            storage::recompute_roles(
+                conn,
+                organization_id,
+                storage::Affected::Members(&[member.id]),
+                default_role,
+                &cause,
+                call.audit,
+                now,
+            )?;
+        }
         let audit = NewAuditEvent::new(organization_id, event.unwrap_or(events::MEMBER_MODIFY))
             .about(member.id)
             .with("scim_delete", true)

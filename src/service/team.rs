@@ -519,6 +519,22 @@ pub fn update_member(
             None => StatusChange::Unchanged,
         };
         let new_role = update.role.filter(|r| *r != member.role);
+        if new_role.is_some() {
+            let groups = storage::bound_groups_of_member(conn, organization_id, id)?;
+            if !groups.is_empty() {
+                let names: Vec<String> = groups
+                    .iter()
+                    .map(|(_, name, role)| format!("{name} ({role})"))
+                    .collect();
+                return Err(ServiceError::conflict(
+                    "role",
+                    format!(
+                        "this member's role comes from its groups: {}; change the groups instead",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
         let touches_administrator = new_role == Some(Role::Administrator)
             || (member.role == Role::Administrator
                 && (new_role.is_some() || status_change == StatusChange::Deactivate));

@@ -48,6 +48,42 @@ pub fn insert_audit_event(
     Ok(row)
 }
 
+/// Writes many events in one statement per 200 (a role change across a large group).
+pub fn insert_audit_events(
+    conn: &mut DbConnection,
+    context: &AuditContext,
+    events: &[NewAuditEvent],
+    now: NaiveDateTime,
+) -> StorageResult<()> {
+    for chunk in events.chunks(200) {
+        let mut sql = super::query::Sql::new(conn);
+        sql.push(
+            "INSERT INTO audit_events (id, organization_id, actor, actor_member_id, channel, event_name, subject_member_id, \
+             ip_address, user_agent, token_hash, metadata, created_at) VALUES ",
+        );
+        for (i, event) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.text(uuid::Uuid::now_v7().to_string()).push(", ");
+            sql.text(event.organization_id.to_string()).push(", ");
+            sql.text(context.actor.clone()).push(", ");
+            sql.optional_text(context.actor_member_id.map(|m| m.to_string()))
+                .push(", ");
+            sql.text(context.channel.as_str()).push(", ");
+            sql.text(event.event_name).push(", ");
+            sql.optional_text(event.subject_member_id.map(|m| m.to_string()))
+                .push(", ");
+            sql.optional_text(context.ip_address.clone()).push(", ");
+            sql.optional_text(context.user_agent.clone()).push(", ");
+            sql.optional_text(context.token_hash.clone()).push(", ");
+            sql.text(serde_json::Value::Object(event.metadata.clone()).to_string())
+                .push(", ");
+            sql.time(now).push(")");
+        }
+        sql.execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Which events to list: one organization, optionally one member (as actor or as subject), in a
 /// time window, oldest first.
 #[derive(Debug, Clone)]

@@ -160,6 +160,8 @@ impl ManageConnection for Manager {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_size: u32,
+    /// Connections kept open ahead of need (a background thread tops the pool up).
+    pub min_idle: Option<u32>,
     pub connect_timeout: Duration,
 }
 
@@ -167,7 +169,20 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_size: 8,
+            min_idle: Some(1),
             connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PoolSettings {
+    /// One connection, made on demand: for short-lived commands, which must not exit while a
+    /// background thread is still opening connections.
+    pub fn single() -> Self {
+        Self {
+            max_size: 1,
+            min_idle: None,
+            ..Self::default()
         }
     }
 }
@@ -190,7 +205,7 @@ impl Database {
     pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StorageError> {
         let pool = Pool::builder()
             .max_size(settings.max_size)
-            .min_idle(Some(1))
+            .min_idle(settings.min_idle)
             .connection_timeout(settings.connect_timeout)
             .test_on_check_out(false)
             .build(Manager { url: url.clone() })?;

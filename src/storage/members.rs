@@ -35,6 +35,7 @@ pub struct MemberRow {
     pub last_login: Option<NaiveDateTime>,
     pub deactivated_date: Option<NaiveDateTime>,
     pub verified_at: Option<NaiveDateTime>,
+    pub role_from_groups: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -247,6 +248,7 @@ pub struct MemberChanges {
     pub last_login: Option<Option<NaiveDateTime>>,
     pub deactivated_date: Option<Option<NaiveDateTime>>,
     pub verified_at: Option<Option<NaiveDateTime>>,
+    pub role_from_groups: Option<bool>,
 }
 
 /// Applies `changes`, stamps `updated_at` and bumps `version` (the SCIM ETag). Returns the new row.

@@ -14,11 +14,12 @@ mod members;
 mod migrations;
 mod organizations;
 mod query;
+mod roles;
 pub mod schema;
 mod tokens;
 mod users;
 
-pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, list_audit_events};
+pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, insert_audit_events, list_audit_events};
 pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
 pub use groups::{
@@ -41,6 +42,9 @@ pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{
     OrganizationRow, count_organizations, create_organization, find_organization, list_organizations,
     lock_for_bootstrap, lock_organization,
+};
+pub use roles::{
+    Affected, RoleBindingRow, bound_groups_of_member, find_role_binding, recompute_roles, set_role_binding,
 };
 pub use tokens::{ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token};
 pub use users::{UserRow, find_user_by_email, insert_user};

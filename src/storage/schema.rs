@@ -48,6 +48,7 @@ diesel::table! {
         last_login -> Nullable<Timestamp>,
         deactivated_date -> Nullable<Timestamp>,
         verified_at -> Nullable<Timestamp>,
+        role_from_groups -> Bool,
     }
 }
 

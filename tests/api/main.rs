@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod health;
 mod invitations;
+mod mapping;
 mod scim;
 mod smtp;
 mod storage;

@@ -484,13 +484,20 @@ async fn audit_logs_by_time_range(backend: Backend) {
         .unwrap()
         .iter()
         .map(|e| e["event_name"].as_str().unwrap())
+        // The delivery worker writes its own event about the member whenever it gets to it.
+        .filter(|n| *n != "team_member.invite_delivered")
         .collect();
     assert_eq!(
         names,
         ["team_member.invite", "team_member.modify", "team_member.deactivate"],
         "in time order"
     );
-    let event = &events[1];
+    let event = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_name"] == "team_member.modify")
+        .unwrap();
     for field in ["actor", "event_name", "id", "entry_metadata", "team_id", "timestamp"] {
         assert!(event.get(field).is_some(), "{field} missing in {event}");
     }

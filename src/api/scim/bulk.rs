@@ -242,6 +242,7 @@ pub async fn bulk(
             policy: InvitationPolicy {
                 ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
             },
+            group_roles: &state.settings.group_roles,
         };
         let mut ids = std::collections::HashMap::new();
         let mut outcomes: Vec<Option<Outcome>> = (0..operations.len()).map(|_| None).collect();

@@ -104,13 +104,14 @@ fn limits(state: &AppState) -> PageLimits {
     }
 }
 
-fn call<'a>(state: &AppState, principal: &Principal, audit: &'a crate::domain::audit::AuditContext) -> ScimCall<'a> {
+fn call<'a>(state: &'a AppState, principal: &Principal, audit: &'a crate::domain::audit::AuditContext) -> ScimCall<'a> {
     ScimCall {
         organization_id: principal.organization_id,
         audit,
         policy: InvitationPolicy {
             ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
         },
+        group_roles: &state.settings.group_roles,
     }
 }
 
