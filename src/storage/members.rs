@@ -386,6 +386,10 @@ pub fn search_members(
     organization_id: OrganizationId,
     query: &ListQuery<MemberField>,
 ) -> StorageResult<(Vec<MemberRow>, i64)> {
+    if let Some(rows) = lookup_by_key(conn, organization_id, query)? {
+        let total = rows.len() as i64;
+        return Ok((rows, total));
+    }
     let mut rows = Vec::new();
     if query.limit > 0 {
         let mut page = Sql::new(conn);
@@ -431,4 +435,46 @@ pub fn find_members_matching(
     write_condition(&mut page, condition, &member_column);
     write_order_and_page(&mut page, None, &PageStart::Offset(0), limit, &member_column);
     Ok(page.load::<MemberRow>(conn)?)
+}
+
+/// The lookup IdPs make most (`userName eq`, `externalId eq`, `id eq`, on a first page): a typed
+/// query on its index, without ORDER BY, so its plan never depends on statistics and its prepared
+/// statement is cached. `None` for any other query.
+fn lookup_by_key(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &ListQuery<MemberField>,
+) -> StorageResult<Option<Vec<MemberRow>>> {
+    use crate::domain::query::{Comparison, Scalar};
+    let Condition::Compare(field, Comparison::Eq, Scalar::Text(value)) = &query.condition else {
+        return Ok(None);
+    };
+    if query.sort.is_some() || query.start != PageStart::Offset(0) || query.limit < 1 {
+        return Ok(None);
+    }
+    let scoped = members::table
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .filter(members::scim_deleted_at.is_null())
+        .filter(members::removed_at.is_null())
+        .select(MemberRow::as_select());
+    let rows = match field {
+        MemberField::UserName => scoped
+            .filter(members::user_name_ci.eq(value.to_lowercase()))
+            .load(conn)?,
+        MemberField::Id => scoped.filter(members::id.eq(value.to_lowercase())).load(conn)?,
+        MemberField::ExternalId => {
+            // Not unique: a full page needs the counted path for its total.
+            let rows: Vec<MemberRow> = scoped
+                .filter(members::external_id.eq(value))
+                .order(members::id)
+                .limit(query.limit)
+                .load(conn)?;
+            if rows.len() as i64 >= query.limit {
+                return Ok(None);
+            }
+            rows
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(rows))
 }
