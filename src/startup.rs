@@ -65,6 +65,7 @@ impl Application {
             let blocking_threads = (state.settings.db_pool_size as usize / workers.max(1)).max(2);
             HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(api::scim::normalize_path))
                     .wrap(TracingLogger::<RedactedRootSpan>::new())
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::PayloadConfig::new(max_body))

@@ -15,6 +15,8 @@ pub enum MemberField {
     LastName,
     /// The member's e-mail, compared case-insensitively.
     Email,
+    /// Any of the member's e-mail addresses (SCIM `emails` is multi-valued).
+    AnyEmail,
     Phone,
     Role,
     Status,

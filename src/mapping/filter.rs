@@ -94,7 +94,7 @@ fn member_field(canonical: &str, case_exact: bool) -> Option<MemberField> {
         "displayName" => MemberField::DisplayName,
         "name.givenName" => MemberField::FirstName,
         "name.familyName" => MemberField::LastName,
-        "emails.value" => MemberField::Email,
+        "emails.value" => MemberField::AnyEmail,
         "phoneNumbers.value" => MemberField::Phone,
         "meta.created" => MemberField::Created,
         "meta.lastModified" => MemberField::LastModified,
@@ -199,7 +199,7 @@ pub fn member_sort_field(sort_by: &str, schema: &ResourceSchema) -> Result<Membe
         ScimError::bad_request(ScimType::InvalidValue, format!("sortBy: unknown attribute {sort_by:?}"))
     })?;
     let canonical = match resolved.canonical().as_str() {
-        "emails" => "emails.value".to_owned(),
+        "emails" | "emails.value" => return Ok(MemberField::Email),
         "phoneNumbers" => "phoneNumbers.value".to_owned(),
         other => other.to_owned(),
     };
@@ -239,7 +239,7 @@ mod tests {
         ));
         assert_eq!(
             member(r#"emails[type eq "work"].value eq "a@x.com""#).unwrap(),
-            Condition::Compare(MemberField::Email, Comparison::Eq, Scalar::Text("a@x.com".into()))
+            Condition::Compare(MemberField::AnyEmail, Comparison::Eq, Scalar::Text("a@x.com".into()))
         );
         assert!(matches!(
             member(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "R&D""#).unwrap(),

@@ -110,6 +110,19 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
             primary.or_else(|| parsed.iter().max().copied())
         }
     };
+    // roster's own extension: `role` is writable there too (the `roles` attribute wins).
+    let extension_role = match canonical
+        .get(ROSTER_USER_SCHEMA)
+        .and_then(|e| e.get("role"))
+        .and_then(Value::as_str)
+    {
+        None => None,
+        Some(r) => Some(
+            r.parse::<Role>()
+                .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))?,
+        ),
+    };
+    let role = role.or(extension_role);
     let attributes = canonical
         .iter()
         .filter(|(k, _)| !NOT_STORED.contains(&k.as_str()))

@@ -27,7 +27,7 @@ pub fn service_provider_config(base_url: &str, c: &Capabilities) -> Value {
             "defaultPaginationMethod": "index",
             "defaultPageSize": c.default_page_size,
             "maxPageSize": c.max_results,
-            "cursorTimeout": 0
+            "cursorTimeout": 86400
         },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

@@ -199,6 +199,31 @@ fn apply_one(
             }
         };
     };
+    // The path is an extension's URN: its value holds that extension's attributes.
+    if let Some((urn, _)) = schema.extensions.iter().find(|(u, _)| u.eq_ignore_ascii_case(path)) {
+        return match operation.op {
+            OpKind::Remove => {
+                resource.remove(*urn);
+                Ok(())
+            }
+            op => {
+                let value = operation.value.clone().filter(Value::is_object).ok_or_else(|| {
+                    invalid_value(format!("{path}: the value is an object of that extension's attributes"))
+                })?;
+                let mut wrapped = Map::new();
+                wrapped.insert((*urn).to_owned(), value);
+                apply_one(
+                    resource,
+                    &PatchOperation {
+                        op,
+                        path: None,
+                        value: Some(Value::Object(wrapped)),
+                    },
+                    schema,
+                )
+            }
+        };
+    }
     match parse_target(path, schema)? {
         Target::Attr(at) => {
             check_writable(at.attr, path)?;
@@ -672,6 +697,23 @@ mod tests {
             ok(&user(), json!([{"op": "replace", "value": {"active": false}}]))["active"],
             false
         );
+    }
+
+    #[test]
+    fn an_extension_urn_as_the_path() {
+        let r = ok(
+            &user(),
+            json!([{"op": "add", "path": ENTERPRISE_USER_SCHEMA, "value": {"department": "Ops", "costCenter": "7"}}]),
+        );
+        assert_eq!(
+            r[ENTERPRISE_USER_SCHEMA],
+            json!({"department": "Ops", "costCenter": "7"})
+        );
+        let r = ok(
+            &r.as_object().unwrap().clone(),
+            json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]),
+        );
+        assert!(r.get(ENTERPRISE_USER_SCHEMA).is_none());
     }
 
     #[test]

@@ -174,6 +174,22 @@ fn uniqueness(err: StorageError) -> ScimError {
 
 const SCIM_ACTOR: Actor = Actor::Integration { scopes: Vec::new() };
 
+/// The addresses a member is found by: every `emails` value and the member's own e-mail.
+fn all_emails(input: &UserInput) -> Vec<String> {
+    let mut out: Vec<String> = input
+        .attributes
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if let Some(e) = &input.email {
+        out.push(e.as_str().to_owned());
+    }
+    out
+}
+
 /// `POST /Users`: invite (active true or absent) or create INACTIVE (active false). A userName
 /// deleted through SCIM earlier is a re-hire: the same member comes back, with its history.
 pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> ScimResult<UserRecord> {
@@ -233,6 +249,7 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
             }
         };
 
+        storage::set_member_emails(conn, organization_id, id, &all_emails(&input))?;
         // The state the rule table asks for.
         let registered = rehired
             .as_ref()
@@ -309,6 +326,7 @@ fn apply_input(
     }
     let after =
         Member::try_from(storage::update_member(conn, organization_id, id, &changes, now).map_err(uniqueness)?)?;
+    storage::set_member_emails(conn, organization_id, id, &all_emails(&input))?;
 
     let profile_changed = before.user_name != after.user_name
         || before.external_id != after.external_id

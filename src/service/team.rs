@@ -327,6 +327,7 @@ pub fn invite_member(
             }
         };
         let member = load_member(conn, organization_id, member_id)?;
+        storage::set_member_emails(conn, organization_id, member_id, &[invite.email.as_str().to_owned()])?;
         let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
         let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE)
             .about(member_id)

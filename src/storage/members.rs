@@ -337,6 +337,17 @@ fn member_column(field: &MemberField, _: &mut Sql) -> Option<Column> {
         MemberField::Email => folded(|s| {
             s.push("email_ci");
         }),
+        // Any of the member's addresses: a row of member_emails.
+        MemberField::AnyEmail => Column {
+            fold_case: true,
+            within: Some((
+                "members.id",
+                "SELECT me.member_id FROM member_emails me WHERE me.organization_id = members.organization_id AND ",
+            )),
+            ..Column::plain(|s| {
+                s.push("me.value_ci");
+            })
+        },
         MemberField::Phone => Column::plain(|s| {
             s.push("phone_number");
         }),
@@ -477,4 +488,39 @@ fn lookup_by_key(
         _ => return Ok(None),
     };
     Ok(Some(rows))
+}
+
+/// Replaces the set of e-mail addresses a member is found by (lower-cased, deduplicated).
+pub fn set_member_emails(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    emails: &[String],
+) -> StorageResult<()> {
+    let mut sql = Sql::new(conn);
+    sql.push("DELETE FROM member_emails WHERE organization_id = ");
+    sql.text(organization_id.to_string());
+    sql.push(" AND member_id = ");
+    sql.text(member_id.to_string());
+    sql.execute(conn)?;
+    let mut values: Vec<String> = emails
+        .iter()
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    values.sort();
+    values.dedup();
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new(conn);
+    sql.push("INSERT INTO member_emails (member_id, organization_id, value_ci) VALUES ");
+    for (i, v) in values.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" });
+        sql.text(member_id.to_string()).push(", ");
+        sql.text(organization_id.to_string()).push(", ");
+        sql.text(v.clone()).push(")");
+    }
+    sql.execute(conn)?;
+    Ok(())
 }

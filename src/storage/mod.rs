@@ -36,7 +36,7 @@ pub use invitations::{
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, NewMember, count_active_administrators, find_member, find_member_by_email,
     find_member_by_phone, find_member_by_user_name, find_members_matching, insert_member, insert_members, list_members,
-    search_members, touch_member_login, update_member,
+    search_members, set_member_emails, touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{

@@ -104,3 +104,78 @@ pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, Sc
 pub(crate) fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
+
+/// SCIM endpoint names match case-insensitively (`/scim/v2/users`) and a trailing slash is ignored
+/// (`/Users/?filter=…`), as clients send both. Runs before routing, like actix's `NormalizePath`.
+pub async fn normalize_path(
+    mut req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if let Some(rewritten) = canonical_path(req.path()) {
+        let query = req.query_string().to_owned();
+        let path_and_query = if query.is_empty() {
+            rewritten
+        } else {
+            format!("{rewritten}?{query}")
+        };
+        if let Ok(uri) = path_and_query.parse::<actix_web::http::Uri>() {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
+        }
+    }
+    next.call(req).await
+}
+
+const ENDPOINTS: [&str; 9] = [
+    "Users",
+    "Groups",
+    "Schemas",
+    "ResourceTypes",
+    "ServiceProviderConfig",
+    "serviceConfiguration",
+    "Bulk",
+    ".search",
+    "Me",
+];
+
+/// The canonical form of a SCIM path, when it differs.
+pub fn canonical_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/scim/v2/")?;
+    let rest = rest.trim_end_matches('/');
+    let mut segments: Vec<String> = rest.split('/').map(str::to_owned).collect();
+    if let Some(first) = segments.first_mut()
+        && let Some(known) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(first))
+    {
+        *first = (*known).to_owned();
+    }
+    if segments.len() == 2 && segments[1].eq_ignore_ascii_case(".search") {
+        segments[1] = ".search".to_owned();
+    }
+    let canonical = format!("/scim/v2/{}", segments.join("/"));
+    (canonical != path).then_some(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_made_canonical() {
+        assert_eq!(
+            super::canonical_path("/scim/v2/users").as_deref(),
+            Some("/scim/v2/Users")
+        );
+        assert_eq!(
+            super::canonical_path("/scim/v2/Users/").as_deref(),
+            Some("/scim/v2/Users")
+        );
+        assert_eq!(
+            super::canonical_path("/scim/v2/GROUPS/abc/").as_deref(),
+            Some("/scim/v2/Groups/abc")
+        );
+        assert_eq!(
+            super::canonical_path("/scim/v2/users/.SEARCH").as_deref(),
+            Some("/scim/v2/Users/.search")
+        );
+        assert_eq!(super::canonical_path("/scim/v2/Users"), None);
+        assert_eq!(super::canonical_path("/api/v1/team/"), None);
+    }
+}
