@@ -24,6 +24,7 @@ pub mod events {
     pub const GROUP_CREATE: &str = "group.create";
     pub const GROUP_MODIFY: &str = "group.modify";
     pub const GROUP_DELETE: &str = "group.delete";
+    pub const GROUP_ROLE: &str = "group.role";
 }
 
 #[derive(Debug, Clone)]
@@ -552,5 +553,56 @@ pub fn render(record: &GroupRecord, base_url: &str) -> Value {
         last_modified: record.row.updated_at,
         members: record.members.as_deref(),
         base_url,
+    })
+}
+
+/// Binds a group to a role through the native API (source `api`, which SCIM writes keep), or
+/// unbinds it; recomputes its members' roles in the same transaction.
+pub fn bind_group_role(
+    db: &Database,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+    role: Option<Role>,
+    may_manage_administrators: bool,
+    context: &crate::domain::audit::AuditContext,
+) -> Result<Option<Role>, ServiceError> {
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let group = match storage::find_group(conn, organization_id, group_id) {
+            Err(StorageError::NotFound) => return Err(ServiceError::NotFound("group")),
+            other => other?,
+        };
+        let before = storage::find_role_binding(conn, organization_id, group_id)?;
+        let touches_administrators = role == Some(Role::Administrator)
+            || before.as_ref().is_some_and(|b| b.role == Role::Administrator.as_str());
+        if touches_administrators && !may_manage_administrators {
+            return Err(ServiceError::Forbidden(
+                "only an ADMINISTRATOR (or a token with org:admin) binds or unbinds the ADMINISTRATOR role".into(),
+            ));
+        }
+        let call = ScimCall {
+            organization_id,
+            audit: context,
+            policy: crate::service::team::InvitationPolicy {
+                ttl: chrono::Duration::days(7),
+            },
+            group_roles: &[],
+        };
+        settle_roles(
+            conn,
+            &call,
+            group_id,
+            before,
+            role.map(|r| (r, "api")),
+            &[],
+            &group.display_name,
+            now,
+        )
+        .map_err(|e| ServiceError::Internal(e.detail))?;
+        let event = NewAuditEvent::new(organization_id, events::GROUP_ROLE)
+            .with("group_id", group_id.to_string())
+            .with("role", role.map(|r| r.as_str()));
+        storage::insert_audit_event(conn, context, &event, now)?;
+        Ok(role)
     })
 }

@@ -608,7 +608,69 @@ async fn a_ten_thousand_member_group_in_one_patch(backend: Backend) {
     eprintln!("filled {N} in {fill_time:?}, emptied in {empty_time:?}");
 }
 
+async fn groups_bound_through_the_native_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.scim_user("native.bound@x.example", None).await;
+    let (_, group) = app
+        .s(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Desk", "members": [{"value": a}]})),
+        )
+        .await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let bind = |role: &str| {
+        app.client
+            .put(app.url(&format!("/api/v1/groups/{gid}/role/")))
+            .bearer_auth(&app.token)
+            .json(&json!({"role": role}))
+    };
+    assert_eq!(bind("CHECKER").send().await.unwrap().status(), 200);
+    assert_eq!(app.native(&a).await.1["role"], "CHECKER");
+    // A SCIM PUT without roster's extension keeps a binding made natively.
+    let (code, _) = app
+        .s(
+            Method::PUT,
+            &format!("/Groups/{gid}"),
+            Some(json!({"displayName": "Desk", "members": [{"value": a}]})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, g) = app.s(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g[ROSTER_GROUP]["role"], "CHECKER");
+    // Only administrators bind ADMINISTRATOR.
+    let writer = crate::helpers::create_token(&app.db, &app.signer, app.org, &[roster::domain::Scope::TeamWrite]);
+    let refused = app
+        .client
+        .put(app.url(&format!("/api/v1/groups/{gid}/role/")))
+        .bearer_auth(&writer)
+        .json(&json!({"role": "ADMINISTRATOR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let unbound = app
+        .client
+        .delete(app.url(&format!("/api/v1/groups/{gid}/role/")))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unbound.status(), 200);
+    assert_eq!(app.native(&a).await.1["role"], "VIEWER");
+    let missing = app
+        .client
+        .put(app.url("/api/v1/groups/00000000-0000-0000-0000-000000000000/role/"))
+        .bearer_auth(&app.token)
+        .json(&json!({"role": "VIEWER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
 both_backends!(
+    groups_bound_through_the_native_api,
     every_row_of_the_mapping_table,
     native_changes_are_visible_through_scim,
     okta_lifecycle_replay,

@@ -764,7 +764,7 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
             );
         }
     }
-    assert_eq!(operations, 9, "every native operation is documented");
+    assert_eq!(operations, 11, "every native operation is documented");
 }
 
 both_backends!(the_openapi_document_matches_the_router);

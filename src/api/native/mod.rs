@@ -1,5 +1,6 @@
 //! The native API at `/api/v1` (seed 000's paths, trailing slashes included).
 
+mod groups;
 mod openapi;
 mod team;
 mod token;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .app_data(path_config())
             .configure(token::configure)
             .configure(team::configure)
+            .configure(groups::configure)
             .configure(openapi::configure)
             .default_service(web::to(no_such_endpoint)),
     );

@@ -17,10 +17,12 @@ use utoipa::{Modify, OpenApi};
         super::team::deactivate_member,
         super::team::member_audit_log,
         super::token::current_token,
+        super::groups::bind,
+        super::groups::unbind,
     ),
     modifiers(&BearerAuth),
     tags((name = "team", description = "Members and invitations"), (name = "audit", description = "Audit logs"),
-         (name = "token", description = "The calling token"))
+         (name = "token", description = "The calling token"), (name = "groups", description = "Groups that give roles"))
 )]
 pub struct NativeApiDoc;
 
