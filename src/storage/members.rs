@@ -463,23 +463,34 @@ fn lookup_by_key(
     if query.sort.is_some() || query.start != PageStart::Offset(0) || query.limit < 1 {
         return Ok(None);
     }
+    // Only the key in SQL: its unique index (or the primary key) is the one index that matches, so
+    // the plan holds even before the table has statistics. Visibility is read from the row found.
     let scoped = members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
-        .filter(members::scim_deleted_at.is_null())
-        .filter(members::removed_at.is_null())
         .select(MemberRow::as_select());
+    let visible = |rows: Vec<MemberRow>| -> Vec<MemberRow> {
+        rows.into_iter()
+            .filter(|r| r.scim_deleted_at.is_none() && r.removed_at.is_none())
+            .collect()
+    };
     let rows = match field {
-        MemberField::UserName => scoped
-            .filter(members::user_name_ci.eq(value.to_lowercase()))
-            .load(conn)?,
-        MemberField::Id => scoped.filter(members::id.eq(value.to_lowercase())).load(conn)?,
+        MemberField::UserName => visible(
+            scoped
+                .filter(members::user_name_ci.eq(value.to_lowercase()))
+                .load(conn)?,
+        ),
+        MemberField::Id => visible(scoped.filter(members::id.eq(value.to_lowercase())).load(conn)?),
         MemberField::ExternalId => {
             // Not unique: a full page needs the counted path for its total.
-            let rows: Vec<MemberRow> = scoped
+            let found: Vec<MemberRow> = scoped
                 .filter(members::external_id.eq(value))
                 .order(members::id)
-                .limit(query.limit)
+                .limit(query.limit + 1)
                 .load(conn)?;
+            if found.len() as i64 > query.limit {
+                return Ok(None);
+            }
+            let rows = visible(found);
             if rows.len() as i64 >= query.limit {
                 return Ok(None);
             }

@@ -4,7 +4,7 @@ CREATE TABLE member_emails (
     member_id       TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
     organization_id TEXT NOT NULL,
     value_ci        TEXT NOT NULL,
-    PRIMARY KEY (member_id, value_ci)
+    PRIMARY KEY (organization_id, member_id, value_ci)
 );
 CREATE INDEX member_emails_org_value ON member_emails (organization_id, value_ci);
 INSERT INTO member_emails (member_id, organization_id, value_ci)
