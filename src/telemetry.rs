@@ -25,3 +25,15 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// Logs an unexpected error with its whole chain of causes (the client sees a generic message).
+pub fn log_error_chain(err: &(dyn std::error::Error + 'static), context: &str) {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::error!(error = %chain, "{context}");
+}

@@ -79,14 +79,7 @@ impl ResponseError for ApiError {
 
 /// Unexpected failures are logged with their whole chain and shown as a generic message.
 pub fn log_internal(err: &(dyn std::error::Error + 'static)) {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    tracing::error!(error = %chain, "request failed");
+    crate::telemetry::log_error_chain(err, "request failed");
 }
 
 impl From<StorageError> for ApiError {

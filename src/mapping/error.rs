@@ -6,14 +6,7 @@ use crate::service::ServiceError;
 use crate::storage::StorageError;
 
 fn log_chain(err: &(dyn std::error::Error + 'static)) {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    tracing::error!(error = %chain, "SCIM request failed");
+    crate::telemetry::log_error_chain(err, "SCIM request failed");
 }
 
 impl From<ServiceError> for ScimError {

@@ -109,50 +109,22 @@ pub fn delete_group(conn: &mut DbConnection, organization_id: OrganizationId, id
 
 fn group_column(field: &GroupField, _: &mut Sql) -> Option<Column> {
     Some(match field {
-        GroupField::Id => Column {
-            fold_case: true,
-            ..Column::plain(|s| {
-                s.push("id");
-            })
-        },
-        GroupField::DisplayName => Column {
-            fold_case: true,
-            ..Column::plain(|s| {
-                s.push("display_name_ci");
-            })
-        },
-        GroupField::ExternalId => Column::plain(|s| {
-            s.push("external_id");
-        }),
-        GroupField::Created => Column {
-            time: true,
-            ..Column::plain(|s| {
-                s.push("created_at");
-            })
-        },
-        GroupField::LastModified => Column {
-            time: true,
-            ..Column::plain(|s| {
-                s.push("updated_at");
-            })
-        },
+        GroupField::Id => Column::folded("id"),
+        GroupField::DisplayName => Column::folded("display_name_ci"),
+        GroupField::ExternalId => Column::plain("external_id"),
+        GroupField::Created => Column::time("created_at"),
+        GroupField::LastModified => Column::time("updated_at"),
         // `members.value eq X`: the group has member X.
         GroupField::HasMember => Column {
-            fold_case: true,
             within: Some((
                 "member_groups.id",
                 "SELECT gm.group_id FROM group_memberships gm WHERE ",
             )),
-            ..Column::plain(|s| {
-                s.push("gm.member_id");
-            })
+            ..Column::folded("gm.member_id")
         },
-        GroupField::Role => Column {
-            upper: true,
-            ..Column::plain(|s| {
-                s.push("(SELECT b.role FROM group_role_bindings b WHERE b.group_id = member_groups.id)");
-            })
-        },
+        GroupField::Role => {
+            Column::upper("(SELECT b.role FROM group_role_bindings b WHERE b.group_id = member_groups.id)")
+        }
     })
 }
 

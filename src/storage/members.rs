@@ -311,74 +311,31 @@ pub fn touch_member_login(
 }
 
 fn member_column(field: &MemberField, _: &mut Sql) -> Option<Column> {
-    let folded = |write: fn(&mut Sql)| Column {
-        fold_case: true,
-        ..Column::plain(write)
-    };
     Some(match field {
-        MemberField::Id => folded(|s| {
-            s.push("id");
-        }),
-        MemberField::UserName => folded(|s| {
-            s.push("user_name_ci");
-        }),
-        MemberField::ExternalId => Column::plain(|s| {
-            s.push("external_id");
-        }),
-        MemberField::DisplayName => folded(|s| {
-            s.push("lower(display_name)");
-        }),
-        MemberField::FirstName => folded(|s| {
-            s.push("lower(first_name)");
-        }),
-        MemberField::LastName => folded(|s| {
-            s.push("lower(last_name)");
-        }),
-        MemberField::Email => folded(|s| {
-            s.push("email_ci");
-        }),
+        MemberField::Id => Column::folded("id"),
+        MemberField::UserName => Column::folded("user_name_ci"),
+        MemberField::ExternalId => Column::plain("external_id"),
+        MemberField::DisplayName => Column::folded("lower(display_name)"),
+        MemberField::FirstName => Column::folded("lower(first_name)"),
+        MemberField::LastName => Column::folded("lower(last_name)"),
+        MemberField::Email => Column::folded("email_ci"),
         // Any of the member's addresses: a row of member_emails.
         MemberField::AnyEmail => Column {
-            fold_case: true,
             within: Some((
                 "members.id",
                 "SELECT me.member_id FROM member_emails me WHERE me.organization_id = members.organization_id AND ",
             )),
-            ..Column::plain(|s| {
-                s.push("me.value_ci");
-            })
+            ..Column::folded("me.value_ci")
         },
-        MemberField::Phone => Column::plain(|s| {
-            s.push("phone_number");
-        }),
-        MemberField::Role => Column {
-            upper: true,
-            ..Column::plain(|s| {
-                s.push("role");
-            })
-        },
-        MemberField::Status => Column {
-            upper: true,
-            ..Column::plain(|s| {
-                s.push("status");
-            })
-        },
-        MemberField::Created => Column {
-            time: true,
-            ..Column::plain(|s| {
-                s.push("added_date");
-            })
-        },
-        MemberField::LastModified => Column {
-            time: true,
-            ..Column::plain(|s| {
-                s.push("updated_at");
-            })
-        },
+        MemberField::Phone => Column::plain("phone_number"),
+        MemberField::Role => Column::upper("role"),
+        MemberField::Status => Column::upper("status"),
+        MemberField::Created => Column::time("added_date"),
+        MemberField::LastModified => Column::time("updated_at"),
         MemberField::Attribute { path, case_exact } => Column {
             fold_case: !case_exact,
             json: Some(("scim_attributes", path.clone())),
-            ..Column::plain(|_| {})
+            ..Column::plain("")
         },
     })
 }

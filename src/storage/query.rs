@@ -123,7 +123,8 @@ pub(crate) struct CountRow {
 /// whether values are times.
 #[derive(Clone)]
 pub(crate) struct Column {
-    pub write: fn(&mut Sql),
+    /// The SQL expression (a column, or `lower(column)`); a registry name, never request input.
+    pub expr: &'static str,
     /// Compare lower-cased (the column or expression already is, or is wrapped in `lower()`).
     pub fold_case: bool,
     /// Upper-case values before comparing (enumerations stored upper-case).
@@ -137,14 +138,37 @@ pub(crate) struct Column {
 }
 
 impl Column {
-    pub(crate) fn plain(write: fn(&mut Sql)) -> Self {
+    pub(crate) fn plain(expr: &'static str) -> Self {
         Self {
-            write,
+            expr,
             fold_case: false,
             upper: false,
             time: false,
             json: None,
             within: None,
+        }
+    }
+
+    /// Compared lower-cased.
+    pub(crate) fn folded(expr: &'static str) -> Self {
+        Self {
+            fold_case: true,
+            ..Self::plain(expr)
+        }
+    }
+
+    /// Enumerations stored upper-case.
+    pub(crate) fn upper(expr: &'static str) -> Self {
+        Self {
+            upper: true,
+            ..Self::plain(expr)
+        }
+    }
+
+    pub(crate) fn time(expr: &'static str) -> Self {
+        Self {
+            time: true,
+            ..Self::plain(expr)
         }
     }
 
@@ -159,7 +183,9 @@ impl Column {
                     sql.json_text(column, path);
                 }
             }
-            None => (self.write)(sql),
+            None => {
+                sql.push(self.expr);
+            }
         }
     }
 
