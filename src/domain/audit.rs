@@ -114,6 +114,9 @@ pub mod events {
     pub const MEMBER_MODIFY: &str = "team_member.modify";
     pub const MEMBER_REACTIVATE: &str = "team_member.reactivate";
     pub const MEMBER_DEACTIVATE: &str = "team_member.deactivate";
+    pub const MEMBER_SUSPEND: &str = "team_member.suspend";
+    pub const MEMBER_BLOCK: &str = "team_member.block";
+    pub const MEMBER_ACTIVATE: &str = "team_member.activate";
     pub const AUDIT_LOG_LIST: &str = "audit_log.list";
     pub const MEMBER_INVITE_DELIVERED: &str = "team_member.invite_delivered";
     pub const MEMBER_INVITE_DELIVERY_FAILED: &str = "team_member.invite_delivery_failed";

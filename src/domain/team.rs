@@ -89,6 +89,41 @@ pub fn check_pending(current: MemberStatus, action: &str) -> Result<(), RefusedT
     }
 }
 
+/// Seed 001's account lifecycle beside deactivation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Temporary: ACTIVE → SUSPENDED.
+    Suspend,
+    /// Security: ACTIVE, SUSPENDED or INACTIVE → BLOCKED.
+    Block,
+    /// SUSPENDED, BLOCKED or INACTIVE (registered) → ACTIVE; 409 when already ACTIVE.
+    Activate,
+}
+
+/// The status a lifecycle action leads to, or why it is refused.
+pub fn decide_lifecycle(
+    current: MemberStatus,
+    registered: bool,
+    action: Lifecycle,
+) -> Result<MemberStatus, RefusedTransition> {
+    use MemberStatus::*;
+    let refuse = |why: String| Err(RefusedTransition(why));
+    match (action, current) {
+        (_, Pending) => refuse("the member has not accepted the invitation yet; resend or cancel it instead".into()),
+        (Lifecycle::Suspend, Active) => Ok(Suspended),
+        (Lifecycle::Suspend, other) => refuse(format!(
+            "only an ACTIVE member can be suspended; this member is {other}"
+        )),
+        (Lifecycle::Block, Blocked) => refuse("the member is already BLOCKED".into()),
+        (Lifecycle::Block, _) => Ok(Blocked),
+        (Lifecycle::Activate, Active) => refuse("the member is already ACTIVE".into()),
+        (Lifecycle::Activate, _) if !registered => {
+            refuse("the member never registered; invite them again instead".into())
+        }
+        (Lifecycle::Activate, _) => Ok(Active),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +142,26 @@ mod tests {
             (Active, Suspended),
         ] {
             assert!(decide_status_change(from, to).is_err(), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn suspension_block_and_activation() {
+        assert_eq!(decide_lifecycle(Active, true, Lifecycle::Suspend), Ok(Suspended));
+        assert!(decide_lifecycle(Suspended, true, Lifecycle::Suspend).is_err());
+        assert_eq!(decide_lifecycle(Suspended, true, Lifecycle::Block), Ok(Blocked));
+        assert_eq!(decide_lifecycle(Inactive, true, Lifecycle::Block), Ok(Blocked));
+        assert!(decide_lifecycle(Blocked, true, Lifecycle::Block).is_err());
+        assert_eq!(decide_lifecycle(Blocked, true, Lifecycle::Activate), Ok(Active));
+        assert!(
+            decide_lifecycle(Active, true, Lifecycle::Activate)
+                .unwrap_err()
+                .0
+                .contains("already ACTIVE")
+        );
+        assert!(decide_lifecycle(Inactive, false, Lifecycle::Activate).is_err());
+        for action in [Lifecycle::Suspend, Lifecycle::Block, Lifecycle::Activate] {
+            assert!(decide_lifecycle(Pending, false, action).is_err());
         }
     }
 

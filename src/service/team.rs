@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use super::{ServiceError, ServiceResult, stored};
 use crate::domain::audit::{AuditContext, NewAuditEvent, events};
 use crate::domain::invitation::{InvitationDetails, InvitationEmail, InvitationSummary};
-use crate::domain::team::{StatusChange, check_deactivation, check_pending, decide_status_change};
+use crate::domain::team::{
+    Lifecycle, StatusChange, check_deactivation, check_pending, decide_lifecycle, decide_status_change,
+};
 use crate::domain::{
     Actor, Email, InvalidValue, InvitationId, Member, MemberId, MemberStatus, OrganizationId, Permission, PhoneNumber,
     Role, UserName,
@@ -617,6 +619,62 @@ pub fn deactivate_member(
         let event = NewAuditEvent::new(organization_id, events::MEMBER_DEACTIVATE)
             .about(id)
             .with("old_status", member.status.as_str());
+        storage::insert_audit_event(conn, context, &event, now)?;
+        Ok(attach_invitation(conn, updated, now)?)
+    })
+}
+
+/// Seed 001's suspend, block and activate, with an optional reason (kept on the member and in the
+/// audit event). A member's tokens stop working as soon as it is no longer ACTIVE.
+pub fn change_lifecycle(
+    db: &Database,
+    organization_id: OrganizationId,
+    id: MemberId,
+    action: Lifecycle,
+    reason: Option<String>,
+    actor: &Actor,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
+    let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(InvalidValue::new("reason", "at most 500 characters").into());
+    }
+    db.write(|conn| {
+        let now = crate::domain::now();
+        let member = load_member(conn, organization_id, id)?;
+        let registered = member.user_id.is_some() || member.verified_at.is_some();
+        let next = decide_lifecycle(member.status, registered, action).map_err(refused)?;
+        if member.role == Role::Administrator && !actor.may(Permission::ManageAdministrators) {
+            return Err(ServiceError::Forbidden(
+                "only an ADMINISTRATOR can change an ADMINISTRATOR's status".into(),
+            ));
+        }
+        if next != MemberStatus::Active {
+            guard_last_administrator(conn, &member)?;
+        }
+        let changes = MemberChanges {
+            status: Some(next.as_str().to_owned()),
+            status_reason: Some(reason.clone()),
+            deactivated_date: Some(if next == MemberStatus::Active {
+                None
+            } else {
+                member.deactivated_date
+            }),
+            ..MemberChanges::default()
+        };
+        let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
+        let name = match action {
+            Lifecycle::Suspend => events::MEMBER_SUSPEND,
+            Lifecycle::Block => events::MEMBER_BLOCK,
+            Lifecycle::Activate => events::MEMBER_ACTIVATE,
+        };
+        let mut event = NewAuditEvent::new(organization_id, name)
+            .about(id)
+            .with("old_status", member.status.as_str())
+            .with("new_status", next.as_str());
+        if let Some(r) = &reason {
+            event = event.with("reason", r.clone());
+        }
         storage::insert_audit_event(conn, context, &event, now)?;
         Ok(attach_invitation(conn, updated, now)?)
     })

@@ -703,7 +703,122 @@ async fn another_organizations_members_are_not_found(backend: Backend) {
     );
 }
 
+async fn suspend_block_and_activate(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, token) = app.member_with_token("lifecycle@example.com", "CHECKER").await;
+    let path = |action: &str| format!("/api/v1/team/{id}/{action}/");
+    let (status, m) = app
+        .call(
+            Method::POST,
+            &path("suspend"),
+            &app.token,
+            Some(json!({"reason": "on leave"})),
+        )
+        .await;
+    assert_eq!(
+        (status, m["status"].as_str(), m["status_reason"].as_str()),
+        (StatusCode::OK, Some("SUSPENDED"), Some("on leave"))
+    );
+    // Their token stops working at once.
+    assert_eq!(
+        app.call(Method::GET, &format!("/api/v1/team/{id}/"), &token, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = app.call(Method::POST, &path("suspend"), &app.token, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, m) = app.call(Method::POST, &path("activate"), &app.token, None).await;
+    assert_eq!((status, m["status"].as_str()), (StatusCode::OK, Some("ACTIVE")));
+    assert_eq!(
+        app.call(Method::GET, &format!("/api/v1/team/{id}/"), &token, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, body) = app.call(Method::POST, &path("activate"), &app.token, None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body["message"].as_str().unwrap().contains("already ACTIVE"));
+    let (status, m) = app
+        .call(
+            Method::POST,
+            &path("block"),
+            &app.token,
+            Some(json!({"reason": "compromised"})),
+        )
+        .await;
+    assert_eq!((status, m["status"].as_str()), (StatusCode::OK, Some("BLOCKED")));
+    // A blocked member stays blocked whatever an IdP sends, and SCIM says so.
+    let scim = app
+        .client
+        .patch(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/scim+json")
+        .header("accept", "application/scim+json")
+        .body(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": true}]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(scim["active"], false);
+    assert_eq!(
+        scim["urn:ietf:params:scim:schemas:extension:roster:2.0:User"]["status"],
+        "BLOCKED"
+    );
+    let names: Vec<String> = app.events(app.org, id).into_iter().map(|e| e.event_name).collect();
+    for expected in ["team_member.suspend", "team_member.activate", "team_member.block"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    // A pending member, a malformed body, an ADMINISTRATOR changed by a non-transactional admin.
+    let pending = app.invited("not.yet@example.com", "VIEWER").await;
+    assert_eq!(
+        app.call(
+            Method::POST,
+            &format!("/api/v1/team/{pending}/suspend/"),
+            &app.token,
+            None
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    let raw = app
+        .client
+        .post(app.url(&path("block")))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let (admin, _) = app
+        .member_with_token("only.admin.lc@example.com", "ADMINISTRATOR")
+        .await;
+    let (_, nta) = app
+        .member_with_token("nta.lc@example.com", "NON_TRANSACTIONAL_ADMIN")
+        .await;
+    assert_eq!(
+        app.call(Method::POST, &format!("/api/v1/team/{admin}/suspend/"), &nta, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // The last active ADMINISTRATOR cannot be suspended or blocked.
+    let (status, body) = app
+        .call(Method::POST, &format!("/api/v1/team/{admin}/block/"), &app.token, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, member) = app
+        .call(Method::GET, "/api/v1/team/?status=BLOCKED", &app.token, None)
+        .await;
+    assert_eq!(member.as_array().unwrap().len(), 1);
+}
+
 both_backends!(
+    suspend_block_and_activate,
     list_and_review_members,
     invite_then_find_then_watch_the_status,
     invitations_are_validated_and_unique,
@@ -764,7 +879,7 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
             );
         }
     }
-    assert_eq!(operations, 11, "every native operation is documented");
+    assert_eq!(operations, 14, "every native operation is documented");
 }
 
 both_backends!(the_openapi_document_matches_the_router);

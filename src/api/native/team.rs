@@ -4,14 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wire::{
-    AuditEventResponse, AuditLogParams, InviteRequest, ListMembersParams, MemberResponse, UpdateMemberRequest,
-    parse_list, parse_time,
+    AuditEventResponse, AuditLogParams, InviteRequest, LifecycleRequest, ListMembersParams, MemberResponse,
+    UpdateMemberRequest, parse_list, parse_time,
 };
 use crate::api::auth::RequestMeta;
 use crate::api::error::ApiError;
 use crate::api::{AppState, blocking};
 use crate::auth::Principal;
 use crate::domain::audit::Channel;
+use crate::domain::team::Lifecycle;
 use crate::domain::{Actor, Email, MemberId, Permission, PhoneNumber};
 use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUpdate, Page, PageRequest, TimeRange};
 
@@ -31,6 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(resend_invitation)
                 .delete(cancel_invitation),
         )
+        .service(web::resource(["/team/{member_id}/suspend/", "/team/{member_id}/suspend"]).post(suspend_member))
+        .service(web::resource(["/team/{member_id}/block/", "/team/{member_id}/block"]).post(block_member))
+        .service(web::resource(["/team/{member_id}/activate/", "/team/{member_id}/activate"]).post(activate_member))
         .service(
             web::resource(["/team/{member_id}/", "/team/{member_id}"])
                 .get(get_member)
@@ -329,6 +333,79 @@ pub(super) async fn member_audit_log(
     let (db, organization_id) = (state.db.clone(), principal.organization_id);
     let page = blocking(move || team::member_audit_log(&db, organization_id, id, range, page, &context)).await?;
     Ok(paginated(&req, page, AuditEventResponse::from))
+}
+
+async fn lifecycle(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Bytes,
+    action: Lifecycle,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let id = member_id(&path)?;
+    // The body is optional; when present it must be a well-formed LifecycleRequest.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<LifecycleRequest>(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?
+            .reason
+    };
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let member =
+        blocking(move || team::change_lifecycle(&db, organization_id, id, action, reason, &actor, &context)).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
+}
+
+/// Suspend a member temporarily (seed 001); their tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/team/{member_id}/suspend/", tag = "team", request_body = Option<LifecycleRequest>,
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "Not ACTIVE, or the last ADMINISTRATOR", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn suspend_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(state, principal, meta, path, body, Lifecycle::Suspend).await
+}
+
+/// Block a member for security reasons (seed 001); their tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/team/{member_id}/block/", tag = "team", request_body = Option<LifecycleRequest>,
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "Already BLOCKED, PENDING, or the last ADMINISTRATOR", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn block_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(state, principal, meta, path, body, Lifecycle::Block).await
+}
+
+/// Activate a SUSPENDED, BLOCKED or INACTIVE member (seed 001); 409 when already ACTIVE.
+#[utoipa::path(post, path = "/api/v1/team/{member_id}/activate/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MemberResponse), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "Already ACTIVE, or never registered", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn activate_member(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(state, principal, meta, path, body, Lifecycle::Activate).await
 }
 
 /// A bad or reversed time range is a 400.

@@ -51,6 +51,8 @@ pub struct MemberResponse {
     #[serde(serialize_with = "optional_timestamp")]
     #[schema(value_type = Option<String>)]
     pub deactivated_date: Option<NaiveDateTime>,
+    /// Why the member is SUSPENDED or BLOCKED (or was last changed), when a reason was given.
+    pub status_reason: Option<String>,
     /// The latest invitation's state (`null` for a member never invited).
     pub invitation_status: Option<InvitationState>,
     #[serde(serialize_with = "optional_timestamp")]
@@ -73,6 +75,7 @@ impl From<Member> for MemberResponse {
             added_date: m.added_date,
             last_login: m.last_login,
             deactivated_date: m.deactivated_date,
+            status_reason: m.status_reason,
             invitation_status: m.invitation.map(|i| i.state),
             invitation_expires_at: m.invitation.map(|i| i.expires_at),
         }
@@ -254,4 +257,13 @@ mod tests {
         assert!(parse_list::<Role>(Some("ADMIN")).is_err());
         assert!(parse_list::<Role>(None).unwrap().is_empty());
     }
+}
+
+/// `POST /team/{member_id}/suspend/` and `/block/`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRequest {
+    /// Why (kept on the member and in the audit log), at most 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
