@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(token::configure)
             .configure(team::configure)
             .configure(groups::configure)
+            .configure(groups::configure_groups)
             .configure(openapi::configure)
             .default_service(web::to(no_such_endpoint)),
     );
