@@ -146,6 +146,10 @@ async fn a_real_smtp_conversation_then_acceptance(backend: Backend) {
     assert_eq!(seen["status"], "ACTIVE");
     assert!(seen["user_id"].is_string(), "registered: {seen}");
     assert_eq!(seen["invitation_status"], "ACCEPTED");
+    assert!(
+        seen["verified_at"].is_string() && seen["updated_at"].is_string(),
+        "{seen}"
+    );
 
     // Single use.
     let (status, body) = app.accept_json(&token).await;

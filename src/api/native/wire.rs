@@ -51,6 +51,14 @@ pub struct MemberResponse {
     #[serde(serialize_with = "optional_timestamp")]
     #[schema(value_type = Option<String>)]
     pub deactivated_date: Option<NaiveDateTime>,
+    /// When the member last changed.
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String)]
+    pub updated_at: NaiveDateTime,
+    /// When the person verified their address by accepting the invitation.
+    #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>)]
+    pub verified_at: Option<NaiveDateTime>,
     /// Why the member is SUSPENDED or BLOCKED (or was last changed), when a reason was given.
     pub status_reason: Option<String>,
     /// The latest invitation's state (`null` for a member never invited).
@@ -75,6 +83,8 @@ impl From<Member> for MemberResponse {
             added_date: m.added_date,
             last_login: m.last_login,
             deactivated_date: m.deactivated_date,
+            updated_at: m.updated_at,
+            verified_at: m.verified_at,
             status_reason: m.status_reason,
             invitation_status: m.invitation.map(|i| i.state),
             invitation_expires_at: m.invitation.map(|i| i.expires_at),
