@@ -134,6 +134,8 @@ pub struct MemberQuery {
     pub statuses: Vec<MemberStatus>,
     pub roles: Vec<Role>,
     pub search: Option<String>,
+    /// A field and "descending".
+    pub sort: Option<(storage::MemberSort, bool)>,
 }
 
 /// How invitations are made: their lifetime.
@@ -208,6 +210,7 @@ pub fn list_members(
             .filter(|s| !s.trim().is_empty())
             .map(|s| s.trim().to_owned()),
         include_removed: false,
+        sort: query.sort,
     };
     db.write(|conn| {
         let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;

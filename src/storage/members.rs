@@ -143,6 +143,20 @@ pub struct MemberFilter {
     pub search: Option<String>,
     /// Include members whose invitation was cancelled.
     pub include_removed: bool,
+    /// Order by this field (then by id); `None` is creation order.
+    pub sort: Option<(MemberSort, bool)>,
+}
+
+/// Fields the native list sorts by; the flag in `MemberFilter::sort` is "descending".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberSort {
+    AddedDate,
+    FirstName,
+    LastName,
+    Email,
+    Role,
+    Status,
+    LastLogin,
 }
 
 /// A page of members in creation order (ids are time-ordered) and the total matching.
@@ -185,8 +199,30 @@ pub fn list_members(
         q
     };
     let total = query().count().get_result(conn)?;
-    let rows = query()
-        .order(members::id)
+    let ordered = match filter.sort {
+        None => query().order(members::id.asc()),
+        Some((field, descending)) => {
+            macro_rules! by {
+                ($column:expr) => {
+                    if descending {
+                        query().order(($column.desc(), members::id.asc()))
+                    } else {
+                        query().order(($column.asc(), members::id.asc()))
+                    }
+                };
+            }
+            match field {
+                MemberSort::AddedDate => by!(members::added_date),
+                MemberSort::FirstName => by!(members::first_name),
+                MemberSort::LastName => by!(members::last_name),
+                MemberSort::Email => by!(members::email_ci),
+                MemberSort::Role => by!(members::role),
+                MemberSort::Status => by!(members::status),
+                MemberSort::LastLogin => by!(members::last_login),
+            }
+        }
+    };
+    let rows = ordered
         .offset(offset)
         .limit(limit)
         .select(MemberRow::as_select())

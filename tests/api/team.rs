@@ -163,6 +163,16 @@ async fn list_and_review_members(backend: Backend) {
         Vec::<&str>::new(),
         "% is matched literally"
     );
+    // Sorted by a named field, either way.
+    assert_eq!(
+        emails(&app.list("?sort=email&order=desc").await.2),
+        ["zed@example.com", "john.doe@example.com", "ann@example.com"]
+    );
+    assert_eq!(
+        emails(&app.list("?sort=role").await.2),
+        ["john.doe@example.com", "zed@example.com", "ann@example.com"]
+    );
+    assert_eq!(app.list("?sort=shoe_size").await.0, 422);
     let (_, headers, page2) = app.list("?page=2&page_size=1").await;
     assert_eq!(emails(&page2), ["ann@example.com"]);
     let link = headers["link"].to_str().unwrap();

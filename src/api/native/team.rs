@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wire::{
     AuditEventResponse, AuditLogParams, InviteRequest, LifecycleRequest, ListMembersParams, MemberResponse,
-    UpdateMemberRequest, parse_list, parse_time,
+    UpdateMemberRequest, parse_list, parse_sort, parse_time,
 };
 use crate::api::auth::RequestMeta;
 use crate::api::error::ApiError;
@@ -139,6 +139,7 @@ pub(super) async fn list_members(
     let query = MemberQuery {
         statuses: parse_list(params.status.as_deref()).map_err(invalid)?,
         roles: parse_list(params.role.as_deref()).map_err(invalid)?,
+        sort: parse_sort(params.sort.as_deref(), params.order.as_deref()).map_err(invalid)?,
         search: params.search,
     };
     let page = PageRequest::new(params.page, params.page_size).map_err(invalid)?;

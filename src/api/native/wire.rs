@@ -138,6 +138,45 @@ pub struct ListMembersParams {
     pub role: Option<String>,
     /// Case-insensitive part of a name, e-mail or phone number.
     pub search: Option<String>,
+    /// `added_date` (default: creation order), `first_name`, `last_name`, `email`, `role`, `status` or `last_login`.
+    pub sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+}
+
+/// Reads `sort` and `order`.
+pub fn parse_sort(
+    sort: Option<&str>,
+    order: Option<&str>,
+) -> Result<Option<(crate::storage::MemberSort, bool)>, crate::domain::InvalidValue> {
+    use crate::storage::MemberSort::*;
+    let descending = match order.map(|o| o.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(crate::domain::InvalidValue::new(
+                "order",
+                format!("{other:?}: expected asc or desc"),
+            ));
+        }
+    };
+    let field = match sort.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => return Ok(if descending { Some((AddedDate, true)) } else { None }),
+        Some("added_date") => AddedDate,
+        Some("first_name") => FirstName,
+        Some("last_name") => LastName,
+        Some("email") => Email,
+        Some("role") => Role,
+        Some("status") => Status,
+        Some("last_login") => LastLogin,
+        Some(other) => {
+            return Err(crate::domain::InvalidValue::new(
+                "sort",
+                format!("{other:?}: expected added_date, first_name, last_name, email, role, status or last_login"),
+            ));
+        }
+    };
+    Ok(Some((field, descending)))
 }
 
 /// `GET /team/members/{member_id}/audit-logs/` query.
