@@ -514,10 +514,22 @@ pub fn update_member(
     actor: &Actor,
     context: &AuditContext,
 ) -> ServiceResult<Member> {
+    db.write(|conn| update_member_in(conn, organization_id, id, update, actor, context))
+}
+
+/// [`update_member`] inside a transaction the caller holds (batches run several in one).
+fn update_member_in(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+    update: MemberUpdate,
+    actor: &Actor,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
     if update.role.is_none() && update.status.is_none() {
         return Err(InvalidValue::new("role", "give role, status, or both").into());
     }
-    db.write(|conn| {
+    {
         let now = crate::domain::now();
         let member = load_member(conn, organization_id, id)?;
         let status_change = match update.status {
@@ -592,7 +604,51 @@ pub fn update_member(
             storage::insert_audit_event(conn, context, &event, now)?;
         }
         Ok(attach_invitation(conn, updated, now)?)
+    }
+}
+
+/// Why a batch stopped: the position and member of the item that failed.
+#[derive(Debug)]
+pub struct BatchFailure {
+    pub index: usize,
+    pub member_id: MemberId,
+    pub error: ServiceError,
+}
+
+/// Several role/status changes at once, all or nothing: the first failure rolls everything back and
+/// is reported with its position.
+pub fn update_members(
+    db: &Database,
+    organization_id: OrganizationId,
+    updates: Vec<(MemberId, MemberUpdate)>,
+    actor: &Actor,
+    context: &AuditContext,
+) -> Result<Vec<Member>, BatchFailure> {
+    let wrap = |index: usize, member_id: MemberId| {
+        move |error: ServiceError| BatchFailure {
+            index,
+            member_id,
+            error,
+        }
+    };
+    db.write(|conn| {
+        let mut out = Vec::with_capacity(updates.len());
+        for (index, (id, update)) in updates.iter().enumerate() {
+            out.push(update_member_in(conn, organization_id, *id, *update, actor, context).map_err(wrap(index, *id))?);
+        }
+        Ok(out)
     })
+}
+
+/// A failure of the transaction itself (not of an item): `index` is `usize::MAX`.
+impl From<StorageError> for BatchFailure {
+    fn from(e: StorageError) -> Self {
+        BatchFailure {
+            index: usize::MAX,
+            member_id: MemberId::default(),
+            error: e.into(),
+        }
+    }
 }
 
 /// Seed 000's `DELETE /team/{member_id}/`: the member becomes INACTIVE with a deactivation date.

@@ -1007,7 +1007,60 @@ async fn groups_through_the_native_api(backend: Backend) {
     );
 }
 
+async fn several_members_changed_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.invited("batch.a@example.com", "VIEWER").await;
+    let b = app.invited("batch.b@example.com", "VIEWER").await;
+    app.accept(app.org, a);
+    app.accept(app.org, b);
+    let (status, members) = app
+        .call(
+            Method::PUT,
+            "/api/v1/team/",
+            &app.token,
+            Some(json!({"members": [{"member_id": a, "role": "CHECKER"}, {"member_id": b, "status": "INACTIVE"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{members}");
+    assert_eq!(
+        (members[0]["role"].as_str(), members[1]["status"].as_str()),
+        (Some("CHECKER"), Some("INACTIVE"))
+    );
+    // One bad item: nothing changes, and the answer names it.
+    let (status, err) = app
+        .call(
+            Method::PUT,
+            "/api/v1/team/",
+            &app.token,
+            Some(json!({"members": [{"member_id": a, "role": "MARKET"}, {"member_id": b, "status": "PENDING"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["details"][0]["field"], "members[1]");
+    assert!(err["message"].as_str().unwrap().contains(&b.to_string()));
+    let (_, still) = app
+        .call(Method::GET, &format!("/api/v1/team/{a}/"), &app.token, None)
+        .await;
+    assert_eq!(still["role"], "CHECKER", "the first change was rolled back");
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/team/",
+            &app.token,
+            Some(json!({"members": [{"member_id": "00000000-0000-0000-0000-000000000000", "role": "MARKET"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::PUT, "/api/v1/team/", &app.token, Some(json!({"members": []})))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
 both_backends!(
+    several_members_changed_at_once,
     groups_through_the_native_api,
     suspend_block_and_activate,
     list_and_review_members,
@@ -1070,7 +1123,7 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
             );
         }
     }
-    assert_eq!(operations, 21, "every native operation is documented");
+    assert_eq!(operations, 22, "every native operation is documented");
 }
 
 both_backends!(the_openapi_document_matches_the_router);

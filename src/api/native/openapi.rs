@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         super::team::update_member,
         super::team::deactivate_member,
         super::team::member_audit_log,
+        super::team::update_members,
         super::team::suspend_member,
         super::team::block_member,
         super::team::activate_member,

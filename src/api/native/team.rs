@@ -4,8 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wire::{
-    AuditEventResponse, AuditLogParams, InviteRequest, LifecycleRequest, ListMembersParams, MemberResponse,
-    UpdateMemberRequest, parse_list, parse_sort, parse_time,
+    AuditEventResponse, AuditLogParams, BatchUpdateRequest, InviteRequest, LifecycleRequest, ListMembersParams,
+    MemberResponse, UpdateMemberRequest, parse_list, parse_sort, parse_time,
 };
 use crate::api::auth::RequestMeta;
 use crate::api::error::ApiError;
@@ -18,7 +18,7 @@ use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUp
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Seed 000's paths end in a slash; the same paths without it are accepted too.
-    cfg.service(web::resource(["/team/", "/team"]).get(list_members))
+    cfg.service(web::resource(["/team/", "/team"]).get(list_members).put(update_members))
         .service(web::resource(["/team/invite/", "/team/invite"]).post(invite_member))
         .service(
             web::resource([
@@ -407,6 +407,69 @@ pub(super) async fn activate_member(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     lifecycle(state, principal, meta, path, body, Lifecycle::Activate).await
+}
+
+/// Change several members at once (seed 002): all or nothing; a failure names the item and why.
+#[utoipa::path(put, path = "/api/v1/team/", tag = "team", request_body = BatchUpdateRequest,
+    responses((status = 200, body = [MemberResponse]),
+        (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, description = "An item names no member of the organization", body = ApiError),
+        (status = 409, description = "An item's change is refused; nothing was changed", body = ApiError),
+        (status = 422, body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn update_members(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    body: web::Json<BatchUpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&principal, Permission::WriteTeam)?;
+    let items = body.into_inner().members;
+    if items.is_empty() || items.len() > 1000 {
+        return Err(invalid(crate::domain::InvalidValue::new(
+            "members",
+            "give 1 to 1000 changes",
+        )));
+    }
+    let mut updates = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = |e: crate::domain::InvalidValue| invalid(e).field(format!("members[{i}]"), "this item is invalid");
+        let id = item
+            .member_id
+            .parse()
+            .map_err(|_| ApiError::not_found("member").field(format!("members[{i}].member_id"), "no such member"))?;
+        let update = MemberUpdate {
+            role: item.role.as_deref().map(str::parse).transpose().map_err(at)?,
+            status: item.status.as_deref().map(str::parse).transpose().map_err(at)?,
+        };
+        updates.push((id, update));
+    }
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, organization_id) = (state.db.clone(), principal.organization_id);
+    let result = web::block(move || team::update_members(&db, organization_id, updates, &actor, &context))
+        .await
+        .map_err(|_| ApiError::from(crate::service::ServiceError::Internal("cancelled".into())))?;
+    match result {
+        Ok(members) => Ok(HttpResponse::Ok().json(members.into_iter().map(MemberResponse::from).collect::<Vec<_>>())),
+        Err(failure) if failure.index == usize::MAX => Err(failure.error.into()),
+        Err(failure) => {
+            let error = ApiError::from(failure.error);
+            let message = format!(
+                "members[{}] ({}): {}; nothing was changed",
+                failure.index, failure.member_id, error.message
+            );
+            // The item first, then what the item's own error said.
+            let inner = error.details.clone();
+            let mut batch = ApiError {
+                message: message.clone(),
+                details: Vec::new(),
+                ..error
+            }
+            .field(format!("members[{}]", failure.index), message);
+            batch.details.extend(inner);
+            Err(batch)
+        }
+    }
 }
 
 /// A bad or reversed time range is a 400.

@@ -316,3 +316,23 @@ pub struct LifecycleRequest {
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// `PUT /team/`: several role and/or status changes, all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchUpdateRequest {
+    pub members: Vec<BatchUpdateItem>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchUpdateItem {
+    #[schema(value_type = uuid::Uuid)]
+    pub member_id: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<MemberStatus>)]
+    pub status: Option<String>,
+}
