@@ -58,3 +58,12 @@ pub(crate) fn stored<T: std::str::FromStr>(column: &str, value: &str) -> Result<
         .parse()
         .map_err(|_| StorageError::Corrupt(format!("column {column} holds {value:?}")))
 }
+
+/// The role an organization gives members that no role-bound group gives one.
+pub(crate) fn default_role(
+    conn: &mut crate::storage::DbConnection,
+    organization_id: crate::domain::OrganizationId,
+) -> Result<crate::domain::Role, StorageError> {
+    let organization = crate::storage::find_organization(conn, organization_id)?;
+    stored("organizations.default_role", &organization.default_role)
+}

@@ -85,8 +85,7 @@ fn settle_roles(
     if !changed && after.is_none() {
         return Ok(());
     }
-    let organization = storage::find_organization(conn, organization_id)?;
-    let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+    let default_role = super::default_role(conn, organization_id)?;
     let cause = serde_json::json!({"group_id": group_id.to_string(), "group": display_name, "role": after.map(|(r, _)| r.as_str())});
     if changed {
         storage::recompute_roles(
@@ -512,8 +511,7 @@ pub fn delete_group(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Opti
             .collect();
         storage::delete_group(conn, organization_id, group_id)?;
         if binding.is_some() && !former.is_empty() {
-            let organization = storage::find_organization(conn, organization_id)?;
-            let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+            let default_role = super::default_role(conn, organization_id)?;
             let cause =
                 serde_json::json!({"group_id": group_id.to_string(), "group": row.display_name, "deleted": true});
             storage::recompute_roles(

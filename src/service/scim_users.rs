@@ -196,8 +196,7 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let organization = storage::find_organization(conn, organization_id)?;
-        let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+        let default_role = super::default_role(conn, organization_id)?;
         let existing = storage::find_member_by_user_name(conn, organization_id, &input.user_name)?;
         let plan = plan_create(input.active);
         let (id, rehired) = match existing {
@@ -440,8 +439,7 @@ pub fn delete_user(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Optio
         storage::update_member(conn, organization_id, member.id, &changes, now)?;
         let left = storage::remove_member_from_all_groups(conn, organization_id, member.id)?;
         if !left.is_empty() {
-            let organization = storage::find_organization(conn, organization_id)?;
-            let default_role: Role = stored("organizations.default_role", &organization.default_role)?;
+            let default_role = super::default_role(conn, organization_id)?;
             let cause = serde_json::json!({"scim_delete": true, "groups": left});
             storage::recompute_roles(
                 conn,

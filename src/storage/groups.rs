@@ -1,10 +1,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::query::{Column, CountRow, Sql, write_condition, write_order_and_page};
+use super::query::{Column, Sql};
 use super::schema::{group_memberships, group_role_bindings, member_groups};
 use super::{DbConnection, StorageResult};
-use crate::domain::query::{GroupField, ListQuery, PageStart};
+use crate::domain::query::{GroupField, ListQuery};
 use crate::domain::{GroupId, MemberId, OrganizationId};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -140,31 +140,12 @@ pub fn search_groups(
     organization_id: OrganizationId,
     query: &ListQuery<GroupField>,
 ) -> StorageResult<(Vec<GroupRow>, i64)> {
-    let condition = &query.condition;
-    let mut rows = Vec::new();
-    if query.limit > 0 {
-        let mut page = Sql::new(conn);
-        page.push("SELECT *");
-        write_scope(&mut page, organization_id);
-        write_condition(&mut page, condition, &group_column);
-        let reversed = write_order_and_page(&mut page, query.sort.as_ref(), &query.start, query.limit, &group_column);
-        rows = page.load::<GroupRow>(conn)?;
-        if reversed {
-            rows.reverse();
-        }
-    }
-    // A short first page is the whole result: no need to count.
-    let total = match query.start {
-        PageStart::Offset(0) if (rows.len() as i64) < query.limit => rows.len() as i64,
-        _ => {
-            let mut count = Sql::new(conn);
-            count.push("SELECT COUNT(*) AS n");
-            write_scope(&mut count, organization_id);
-            write_condition(&mut count, condition, &group_column);
-            count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n)
-        }
-    };
-    Ok((rows, total))
+    Ok(super::query::search(
+        conn,
+        &|sql| write_scope(sql, organization_id),
+        query,
+        &group_column,
+    )?)
 }
 
 /// Adds members (those that exist in the organization) to a group; existing memberships are kept.

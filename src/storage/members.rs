@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::query::{Column, CountRow, Sql, write_condition, write_order_and_page};
+use super::query::{Column, Sql, search, write_condition, write_order_and_page};
 use super::schema::members;
 use super::{DbConnection, StorageResult};
 use crate::domain::query::{Condition, ListQuery, MemberField, PageStart};
@@ -394,36 +394,12 @@ pub fn search_members(
         let total = rows.len() as i64;
         return Ok((rows, total));
     }
-    let mut rows = Vec::new();
-    if query.limit > 0 {
-        let mut page = Sql::new(conn);
-        page.push("SELECT *");
-        write_scim_scope(&mut page, organization_id);
-        write_condition(&mut page, &query.condition, &member_column);
-        let reversed = write_order_and_page(
-            &mut page,
-            query.sort.as_ref(),
-            &query.start,
-            query.limit,
-            &member_column,
-        );
-        rows = page.load::<MemberRow>(conn)?;
-        if reversed {
-            rows.reverse();
-        }
-    }
-    // A short first page is the whole result: no need to count.
-    let total = match query.start {
-        PageStart::Offset(0) if (rows.len() as i64) < query.limit => rows.len() as i64,
-        _ => {
-            let mut count = Sql::new(conn);
-            count.push("SELECT COUNT(*) AS n");
-            write_scim_scope(&mut count, organization_id);
-            write_condition(&mut count, &query.condition, &member_column);
-            count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n)
-        }
-    };
-    Ok((rows, total))
+    Ok(search(
+        conn,
+        &|sql| write_scim_scope(sql, organization_id),
+        query,
+        &member_column,
+    )?)
 }
 
 /// Like [`search_members`] without the count: for lookups that only need the rows.

@@ -397,3 +397,40 @@ pub(crate) fn write_order_and_page<F>(
     }
     reversed
 }
+
+/// A page of rows matching `query` and the total: `SELECT *` over `scope` (which writes
+/// `FROM … WHERE <tenant scope> AND `), the condition, the order and the page. A short first page is
+/// the whole result, so it is not counted again.
+pub(crate) fn search<F, R>(
+    conn: &mut DbConnection,
+    scope: &dyn Fn(&mut Sql),
+    query: &crate::domain::query::ListQuery<F>,
+    column_of: &dyn Fn(&F, &mut Sql) -> Option<Column>,
+) -> diesel::QueryResult<(Vec<R>, i64)>
+where
+    R: diesel::deserialize::QueryableByName<MultiBackend> + 'static,
+{
+    let mut rows = Vec::new();
+    if query.limit > 0 {
+        let mut page = Sql::new(conn);
+        page.push("SELECT *");
+        scope(&mut page);
+        write_condition(&mut page, &query.condition, column_of);
+        let reversed = write_order_and_page(&mut page, query.sort.as_ref(), &query.start, query.limit, column_of);
+        rows = page.load::<R>(conn)?;
+        if reversed {
+            rows.reverse();
+        }
+    }
+    let total = match query.start {
+        PageStart::Offset(0) if (rows.len() as i64) < query.limit => rows.len() as i64,
+        _ => {
+            let mut count = Sql::new(conn);
+            count.push("SELECT COUNT(*) AS n");
+            scope(&mut count);
+            write_condition(&mut count, &query.condition, column_of);
+            count.load::<CountRow>(conn)?.first().map_or(0, |c| c.n)
+        }
+    };
+    Ok((rows, total))
+}
