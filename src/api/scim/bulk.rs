@@ -105,6 +105,20 @@ struct Outcome {
     error: Option<ScimError>,
 }
 
+impl Outcome {
+    /// A successful operation on `<base>/<kind>/<id>`; `created` means the id is reported for
+    /// `bulkId` references, `version` is the resource's version when it still exists.
+    fn done(status: u16, base: &str, kind: &str, id: &str, created: bool, version: Option<i64>) -> Self {
+        Outcome {
+            status,
+            id: created.then(|| id.to_owned()),
+            location: Some(format!("{base}/{kind}/{id}")),
+            version: version.map(crate::mapping::etag),
+            error: None,
+        }
+    }
+}
+
 fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, data: Option<Value>) -> Outcome {
     let base = state.settings.scim_base_url();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -127,45 +141,21 @@ fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, da
             let input = user_input(&canonicalise(&object()?, &USER, true))?;
             let r = scim_users::create_user(db, call, input)?;
             let id = r.member.id.to_string();
-            Ok(Outcome {
-                status: 201,
-                location: Some(format!("{base}/Users/{id}")),
-                id: Some(id),
-                version: Some(crate::mapping::etag(r.member.version)),
-                error: None,
-            })
+            Ok(Outcome::done(201, &base, "Users", &id, true, Some(r.member.version)))
         }
         ("PUT", ["Users", id]) => {
             let input = user_input(&canonicalise(&object()?, &USER, true))?;
             let r = scim_users::replace_user(db, call, id, input, op.version.as_deref())?;
-            Ok(Outcome {
-                status: 200,
-                location: Some(format!("{base}/Users/{id}")),
-                id: Some(id.to_string()),
-                version: Some(crate::mapping::etag(r.member.version)),
-                error: None,
-            })
+            Ok(Outcome::done(200, &base, "Users", id, true, Some(r.member.version)))
         }
         ("PATCH", ["Users", id]) => {
             let ops = parse_request(data.as_ref().unwrap_or(&Value::Null))?;
             let r = scim_users::patch_user(db, call, id, &ops, op.version.as_deref())?;
-            Ok(Outcome {
-                status: 200,
-                location: Some(format!("{base}/Users/{id}")),
-                id: Some(id.to_string()),
-                version: Some(crate::mapping::etag(r.member.version)),
-                error: None,
-            })
+            Ok(Outcome::done(200, &base, "Users", id, true, Some(r.member.version)))
         }
         ("DELETE", ["Users", id]) => {
             scim_users::delete_user(db, call, id, op.version.as_deref())?;
-            Ok(Outcome {
-                status: 204,
-                location: Some(format!("{base}/Users/{id}")),
-                id: None,
-                version: None,
-                error: None,
-            })
+            Ok(Outcome::done(204, &base, "Users", id, false, None))
         }
         ("POST", ["Groups"]) => {
             let body = object()?;
@@ -173,47 +163,23 @@ fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, da
             let input = group_input(&canonicalise(&body, &GROUP, true), members.as_ref())?;
             let r = scim_groups::create_group(db, call, input, false)?;
             let id = r.row.id.clone();
-            Ok(Outcome {
-                status: 201,
-                location: Some(format!("{base}/Groups/{id}")),
-                id: Some(id),
-                version: Some(crate::mapping::etag(r.row.version)),
-                error: None,
-            })
+            Ok(Outcome::done(201, &base, "Groups", &id, true, Some(r.row.version)))
         }
         ("PUT", ["Groups", id]) => {
             let body = object()?;
             let members = field(&body, "members").cloned();
             let input = group_input(&canonicalise(&body, &GROUP, true), members.as_ref())?;
             let r = scim_groups::replace_group(db, call, id, input, op.version.as_deref(), false)?;
-            Ok(Outcome {
-                status: 200,
-                location: Some(format!("{base}/Groups/{id}")),
-                id: Some(id.to_string()),
-                version: Some(crate::mapping::etag(r.row.version)),
-                error: None,
-            })
+            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.row.version)))
         }
         ("PATCH", ["Groups", id]) => {
             let ops = parse_request(data.as_ref().unwrap_or(&Value::Null))?;
             let r = scim_groups::patch_group(db, call, id, &ops, op.version.as_deref(), false)?;
-            Ok(Outcome {
-                status: 200,
-                location: Some(format!("{base}/Groups/{id}")),
-                id: Some(id.to_string()),
-                version: Some(crate::mapping::etag(r.row.version)),
-                error: None,
-            })
+            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.row.version)))
         }
         ("DELETE", ["Groups", id]) => {
             scim_groups::delete_group(db, call, id, op.version.as_deref())?;
-            Ok(Outcome {
-                status: 204,
-                location: Some(format!("{base}/Groups/{id}")),
-                id: None,
-                version: None,
-                error: None,
-            })
+            Ok(Outcome::done(204, &base, "Groups", id, false, None))
         }
         (method, _) => Err(ScimError::bad_request(
             ScimType::InvalidValue,
