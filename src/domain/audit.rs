@@ -103,6 +103,12 @@ impl NewAuditEvent {
 /// Event names (seed 000's style).
 pub mod events {
     pub const ORGANIZATION_CREATE: &str = "team.create";
+    pub const ORGANIZATION_MODIFY: &str = "team.modify";
+    pub const ORGANIZATION_DELETE: &str = "team.delete";
+    pub const ORGANIZATION_SUMMARY: &str = "team.summary";
+    pub const MEMBER_ADD: &str = "team_member.add";
+    pub const MEMBER_REMOVE: &str = "team_member.remove";
+    pub const MEMBER_LEAVE: &str = "team_member.leave";
     pub const TOKEN_CREATE: &str = "api_token.create";
     pub const TOKEN_REVOKE: &str = "api_token.revoke";
     pub const TEAM_LIST: &str = "team.list";

@@ -26,6 +26,8 @@ pub enum Permission {
     ReadAudit,
     /// Grant the ADMINISTRATOR role, or change or deactivate an ADMINISTRATOR.
     ManageAdministrators,
+    /// Rename or delete the organization.
+    ManageOrganization,
 }
 
 impl Actor {
@@ -34,7 +36,7 @@ impl Actor {
             Actor::Operator => true,
             Actor::Member { role, .. } => match permission {
                 Permission::ReadTeam | Permission::WriteTeam | Permission::ReadAudit => role.is_admin(),
-                Permission::ManageAdministrators => *role == Role::Administrator,
+                Permission::ManageAdministrators | Permission::ManageOrganization => *role == Role::Administrator,
             },
             Actor::Integration { scopes } => {
                 let has = |s: Scope| scopes.contains(&s);
@@ -44,6 +46,7 @@ impl Actor {
                     Permission::WriteTeam => has(Scope::TeamWrite),
                     Permission::ReadAudit => has(Scope::AuditRead),
                     Permission::ManageAdministrators => has(Scope::TeamWrite) && has(Scope::OrgAdmin),
+                    Permission::ManageOrganization => has(Scope::OrgAdmin),
                 }
             }
         }
@@ -74,7 +77,7 @@ mod tests {
         }
         let nta = member(Role::NonTransactionalAdmin);
         assert!(nta.may(Permission::WriteTeam) && nta.may(Permission::ReadAudit));
-        assert!(!nta.may(Permission::ManageAdministrators));
+        assert!(!nta.may(Permission::ManageAdministrators) && !nta.may(Permission::ManageOrganization));
         assert!(member(Role::Administrator).may(Permission::ManageAdministrators));
     }
 
@@ -92,7 +95,8 @@ mod tests {
         let admin = Actor::Integration {
             scopes: vec![Scope::TeamWrite, Scope::OrgAdmin],
         };
-        assert!(admin.may(Permission::ManageAdministrators));
+        assert!(admin.may(Permission::ManageAdministrators) && admin.may(Permission::ManageOrganization));
+        assert!(!write.may(Permission::ManageOrganization));
         let scim_only = Actor::Integration {
             scopes: vec![Scope::Scim],
         };

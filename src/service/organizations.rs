@@ -82,3 +82,599 @@ pub fn list_organizations(db: &Database) -> ServiceResult<Vec<Organization>> {
     let rows = storage::list_organizations(&mut conn)?;
     Ok(rows.into_iter().map(Organization::try_from).collect::<Result<_, _>>()?)
 }
+
+// ---- Organizations as people see them (seed 002) ------------------------------------------------
+//
+// A token belongs to one organization. A member token of a registered person also speaks for that
+// person (`users.id`) in every other organization they are an ACTIVE member of: the organization
+// endpoints resolve the caller's membership there, in the same transaction as the use case. An
+// integration token only ever reaches its own organization.
+
+use std::collections::BTreeMap;
+
+use crate::auth::{IssuedToken, TokenSigner};
+use crate::domain::{Actor, Email, Member, MemberId, MemberStatus, Permission, UserId, UserName};
+use crate::storage::{MemberChanges, NewMember};
+
+use super::team::{self, BatchFailure, MemberQuery, MemberUpdate, Page, PageRequest};
+
+/// Who is calling, as its token says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The organization the token belongs to.
+    pub organization_id: OrganizationId,
+    /// How the token acts there.
+    pub actor: Actor,
+    /// The registered person behind a member token.
+    pub user_id: Option<UserId>,
+    pub context: AuditContext,
+}
+
+/// The caller as an organization sees them.
+struct Acting {
+    actor: Actor,
+    context: AuditContext,
+}
+
+impl Acting {
+    fn member_id(&self) -> Option<MemberId> {
+        match self.actor {
+            Actor::Member { member_id, .. } => Some(member_id),
+            _ => None,
+        }
+    }
+
+    fn require(&self, permission: Permission) -> ServiceResult<()> {
+        if self.actor.may(permission) {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(
+            match permission {
+                Permission::ReadTeam => "reading the organization's people needs team:read or an administrator role",
+                Permission::WriteTeam => "changing the organization's people needs team:write or an administrator role",
+                Permission::ReadAudit => "reading audit logs needs audit:read or an administrator role",
+                Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
+                Permission::ManageOrganization => {
+                    "renaming or deleting an organization needs its ADMINISTRATOR or the org:admin scope"
+                }
+            }
+            .into(),
+        ))
+    }
+}
+
+/// How `caller` acts in `organization_id`: as its token in the token's own organization, or as the
+/// person's ACTIVE membership in another. Anything else is "not found", so that other
+/// organizations' existence is not revealed.
+fn act_in(conn: &mut DbConnection, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Acting> {
+    if organization_id == caller.organization_id {
+        return Ok(Acting {
+            actor: caller.actor.clone(),
+            context: caller.context.clone(),
+        });
+    }
+    let Some(user_id) = caller.user_id else {
+        return Err(ServiceError::NotFound("organization"));
+    };
+    let row =
+        storage::find_member_by_user(conn, organization_id, user_id)?.ok_or(ServiceError::NotFound("organization"))?;
+    let member = Member::try_from(row)?;
+    if member.removed || member.status != MemberStatus::Active {
+        return Err(ServiceError::NotFound("organization"));
+    }
+    let mut context = caller.context.clone();
+    context.actor_member_id = Some(member.id);
+    Ok(Acting {
+        actor: Actor::Member {
+            member_id: member.id,
+            role: member.role,
+        },
+        context,
+    })
+}
+
+fn load_organization(conn: &mut DbConnection, id: OrganizationId) -> ServiceResult<Organization> {
+    match storage::find_organization(conn, id) {
+        Ok(row) => Ok(row.try_into()?),
+        Err(StorageError::NotFound) => Err(ServiceError::NotFound("organization")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An organization with the caller's place in it.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub organization: Organization,
+    pub updated_at: NaiveDateTime,
+    /// The caller's member there (none for an integration token).
+    pub member_id: Option<MemberId>,
+    pub role: Option<Role>,
+    pub status: Option<MemberStatus>,
+}
+
+fn membership(conn: &mut DbConnection, organization_id: OrganizationId, acting: &Acting) -> ServiceResult<Membership> {
+    let row = match storage::find_organization(conn, organization_id) {
+        Ok(row) => row,
+        Err(StorageError::NotFound) => return Err(ServiceError::NotFound("organization")),
+        Err(e) => return Err(e.into()),
+    };
+    let updated_at = row.updated_at;
+    let organization = Organization::try_from(row)?;
+    let (member_id, role, status) = match acting.member_id() {
+        Some(id) => {
+            let member = team::load_member(conn, organization_id, id)?;
+            (Some(id), Some(member.role), Some(member.status))
+        }
+        None => (None, None, None),
+    };
+    Ok(Membership {
+        organization,
+        updated_at,
+        member_id,
+        role,
+        status,
+    })
+}
+
+/// The organizations the caller belongs to: every membership of the person behind a member
+/// token, or the token's own organization for an integration (or an unregistered member).
+pub fn organizations_of(db: &Database, caller: &Caller) -> ServiceResult<Vec<Membership>> {
+    db.read(|conn| {
+        let Some(user_id) = caller.user_id else {
+            let acting = act_in(conn, caller, caller.organization_id)?;
+            return Ok(vec![membership(conn, caller.organization_id, &acting)?]);
+        };
+        let mut out = Vec::new();
+        for (org, member) in storage::memberships_of_user(conn, user_id)? {
+            let updated_at = org.updated_at;
+            let member = Member::try_from(member)?;
+            out.push(Membership {
+                organization: org.try_into()?,
+                updated_at,
+                member_id: Some(member.id),
+                role: Some(member.role),
+                status: Some(member.status),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// Creates an organization for the calling person, who becomes its first ADMINISTRATOR (ACTIVE,
+/// verified as they already are).
+pub fn create_organization_for(db: &Database, caller: &Caller, name: &str) -> ServiceResult<Membership> {
+    let Some(user_id) = caller.user_id else {
+        return Err(ServiceError::Forbidden(
+            "an organization is created by a registered person (a member token), who becomes its first \
+             ADMINISTRATOR; operators use `roster org create`"
+                .into(),
+        ));
+    };
+    db.write(|conn| {
+        let user = storage::find_user(conn, user_id)?.ok_or(ServiceError::NotFound("user"))?;
+        let member_id = MemberId::new();
+        let mut context = caller.context.clone();
+        context.actor_member_id = Some(member_id);
+        let organization = create_organization_in(conn, name, Role::Viewer, &context)?;
+        let member = add_person_in(
+            conn,
+            organization.id,
+            &user,
+            Role::Administrator,
+            true,
+            Some(member_id),
+            &context,
+        )?;
+        Ok(Membership {
+            updated_at: organization.created_at,
+            organization,
+            member_id: Some(member.id),
+            role: Some(member.role),
+            status: Some(member.status),
+        })
+    })
+}
+
+/// One organization with the caller's role in it.
+pub fn organization_for(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Membership> {
+    db.read(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        membership(conn, organization_id, &acting)
+    })
+}
+
+pub fn rename_organization(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    name: &str,
+) -> ServiceResult<Membership> {
+    let name = parse_organization_name(name)?;
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        acting.require(Permission::ManageOrganization)?;
+        let before = load_organization(conn, organization_id)?;
+        let now = crate::domain::now();
+        storage::rename_organization(conn, organization_id, &name, now)?;
+        let event = NewAuditEvent::new(organization_id, events::ORGANIZATION_MODIFY)
+            .with("old_name", before.name)
+            .with("new_name", name.clone());
+        storage::insert_audit_event(conn, &acting.context, &event, now)?;
+        membership(conn, organization_id, &acting)
+    })
+}
+
+/// Deletes an organization with everything in it, once the caller repeats its name in
+/// `confirmation`. Its audit events stay, with the deletion as the last of them.
+pub fn delete_organization(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    confirmation: Option<&str>,
+) -> ServiceResult<()> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        acting.require(Permission::ManageOrganization)?;
+        let organization = load_organization(conn, organization_id)?;
+        if confirmation.map(str::trim) != Some(organization.name.as_str()) {
+            return Err(InvalidValue::new(
+                "confirm",
+                format!(
+                    "deleting an organization removes its members, groups, invitations and tokens for good; \
+                     repeat its name to confirm: ?confirm={}",
+                    organization.name
+                ),
+            )
+            .into());
+        }
+        let now = crate::domain::now();
+        let counts = storage::count_organization(conn, organization_id, now)?;
+        let members: i64 = counts.members.iter().map(|(_, _, n)| n).sum();
+        let event = NewAuditEvent::new(organization_id, events::ORGANIZATION_DELETE)
+            .with("name", organization.name.clone())
+            .with("members", members)
+            .with("groups", counts.groups);
+        storage::insert_audit_event(conn, &acting.context, &event, now)?;
+        if !storage::delete_organization(conn, organization_id)? {
+            return Err(ServiceError::NotFound("organization"));
+        }
+        Ok(())
+    })
+}
+
+/// What an organization holds, for its summary.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub organization: Organization,
+    pub members_total: i64,
+    pub members_by_status: BTreeMap<&'static str, i64>,
+    pub members_by_role: BTreeMap<&'static str, i64>,
+    pub pending_invitations: i64,
+    pub expired_invitations: i64,
+    pub undeliverable_invitations: i64,
+    pub groups: i64,
+    pub role_bound_groups: i64,
+    pub last_provisioning_at: Option<NaiveDateTime>,
+}
+
+pub fn organization_summary(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Summary> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        acting.require(Permission::ReadTeam)?;
+        let organization = load_organization(conn, organization_id)?;
+        let now = crate::domain::now();
+        let counts = storage::count_organization(conn, organization_id, now)?;
+        // Every status and role is listed, with zero when nobody has it.
+        let mut by_status: BTreeMap<&'static str, i64> = MemberStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut by_role: BTreeMap<&'static str, i64> = Role::ALL.iter().map(|r| (r.as_str(), 0)).collect();
+        for (status, role, n) in &counts.members {
+            let status: MemberStatus = stored("members.status", status)?;
+            let role: Role = stored("members.role", role)?;
+            *by_status.entry(status.as_str()).or_default() += n;
+            *by_role.entry(role.as_str()).or_default() += n;
+        }
+        storage::insert_audit_event(
+            conn,
+            &acting.context,
+            &NewAuditEvent::new(organization_id, events::ORGANIZATION_SUMMARY),
+            now,
+        )?;
+        Ok(Summary {
+            organization,
+            members_total: by_status.values().sum(),
+            members_by_status: by_status,
+            members_by_role: by_role,
+            pending_invitations: counts.pending_invitations,
+            expired_invitations: counts.expired_invitations,
+            undeliverable_invitations: counts.undeliverable_invitations,
+            groups: counts.groups,
+            role_bound_groups: counts.role_bound_groups,
+            last_provisioning_at: counts.last_provisioning_at,
+        })
+    })
+}
+
+/// The organization's people, a page at a time, sorted as asked.
+pub fn organization_users(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    query: &MemberQuery,
+    page: PageRequest,
+) -> ServiceResult<Page<Member>> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        acting.require(Permission::ReadTeam)?;
+        team::list_members_in(conn, organization_id, query, page, &acting.context)
+    })
+}
+
+/// Makes the registered person `user` a member of the organization with `role`, ACTIVE or
+/// INACTIVE. A membership they left (or a cancelled invitation to their address) comes back under
+/// its old id; a current one is a conflict.
+fn add_person_in(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    user: &storage::UserRow,
+    role: Role,
+    active: bool,
+    new_id: Option<MemberId>,
+    context: &AuditContext,
+) -> ServiceResult<Member> {
+    let now = crate::domain::now();
+    let email = Email::parse(&user.email).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let status = if active {
+        MemberStatus::Active
+    } else {
+        MemberStatus::Inactive
+    };
+    let user_id = user.id.clone();
+    let existing = match storage::find_member_by_user(conn, organization_id, stored("users.id", &user.id)?)? {
+        Some(row) => Some(row),
+        None => storage::find_member_by_email(conn, organization_id, &email.key())?,
+    };
+    let member_id = match existing {
+        Some(row) if row.removed_at.is_some() && row.user_id.as_ref().is_none_or(|u| *u == user_id) => {
+            let id: MemberId = stored("members.id", &row.id)?;
+            let changes = MemberChanges {
+                user_id: Some(Some(user_id.clone())),
+                first_name: Some(row.first_name.or(user.first_name.clone())),
+                last_name: Some(row.last_name.or(user.last_name.clone())),
+                role: Some(role.as_str().to_owned()),
+                role_from_groups: Some(false),
+                status: Some(status.as_str().to_owned()),
+                status_reason: Some(None),
+                removed_at: Some(None),
+                scim_deleted_at: Some(None),
+                deactivated_date: Some((!active).then_some(now)),
+                verified_at: Some(row.verified_at.or(user.verified_at)),
+                ..MemberChanges::default()
+            };
+            storage::update_member(conn, organization_id, id, &changes, now).map_err(team::unique_conflict)?;
+            id
+        }
+        Some(row) => {
+            return Err(ServiceError::conflict(
+                "user_ids",
+                format!(
+                    "this person is already in the organization (member_id {}, status {})",
+                    row.id, row.status
+                ),
+            ));
+        }
+        None => {
+            let id = new_id.unwrap_or_default();
+            let user_name = UserName::from(&email);
+            let row = NewMember {
+                id: id.to_string(),
+                organization_id: organization_id.to_string(),
+                user_id: Some(user_id.clone()),
+                user_name: user_name.as_str().to_owned(),
+                user_name_ci: user_name.key(),
+                external_id: None,
+                display_name: None,
+                first_name: user.first_name.clone(),
+                last_name: user.last_name.clone(),
+                email: Some(email.as_str().to_owned()),
+                email_ci: Some(email.key()),
+                phone_number: None,
+                role: role.as_str().to_owned(),
+                status: status.as_str().to_owned(),
+                scim_attributes: "{}".to_owned(),
+                added_date: now,
+                updated_at: now,
+            };
+            storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
+            let changes = MemberChanges {
+                verified_at: Some(user.verified_at),
+                deactivated_date: Some((!active).then_some(now)),
+                ..MemberChanges::default()
+            };
+            storage::update_member(conn, organization_id, id, &changes, now)?;
+            storage::set_member_emails(conn, organization_id, id, &[email.as_str().to_owned()])?;
+            id
+        }
+    };
+    let event = NewAuditEvent::new(organization_id, events::MEMBER_ADD)
+        .about(member_id)
+        .with("user_id", user_id)
+        .with("role", role.as_str())
+        .with("status", status.as_str());
+    storage::insert_audit_event(conn, context, &event, now)?;
+    let member = team::load_member(conn, organization_id, member_id)?;
+    Ok(team::attach_invitation(conn, member, now)?)
+}
+
+/// Adds several registered people at once with one role, ACTIVE or INACTIVE: all or nothing.
+pub fn add_people(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    user_ids: &[UserId],
+    role: Role,
+    active: bool,
+) -> Result<Vec<Member>, BatchFailure> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id).map_err(BatchFailure::at(usize::MAX, ""))?;
+        acting
+            .require(Permission::WriteTeam)
+            .and_then(|()| {
+                if role == Role::Administrator {
+                    acting.require(Permission::ManageAdministrators)
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(BatchFailure::at(usize::MAX, ""))?;
+        let mut out = Vec::with_capacity(user_ids.len());
+        for (index, user_id) in user_ids.iter().enumerate() {
+            let add = |conn: &mut DbConnection| -> ServiceResult<Member> {
+                let user = storage::find_user(conn, *user_id)?.ok_or(ServiceError::NotFound("person"))?;
+                add_person_in(conn, organization_id, &user, role, active, None, &acting.context)
+            };
+            out.push(add(conn).map_err(BatchFailure::at(index, user_id))?);
+        }
+        Ok(out)
+    })
+}
+
+/// The organization's current member that is the person `user_id`.
+fn member_of_person(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    user_id: UserId,
+) -> ServiceResult<Member> {
+    match storage::find_member_by_user(conn, organization_id, user_id)? {
+        Some(row) if row.removed_at.is_none() => Ok(Member::try_from(row)?),
+        _ => Err(ServiceError::NotFound("person in this organization")),
+    }
+}
+
+/// Changes the role and/or the active state of several people at once: all or nothing.
+pub fn update_people(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    user_ids: &[UserId],
+    update: MemberUpdate,
+) -> Result<Vec<Member>, BatchFailure> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id).map_err(BatchFailure::at(usize::MAX, ""))?;
+        acting
+            .require(Permission::WriteTeam)
+            .map_err(BatchFailure::at(usize::MAX, ""))?;
+        let mut out = Vec::with_capacity(user_ids.len());
+        for (index, user_id) in user_ids.iter().enumerate() {
+            let change = |conn: &mut DbConnection| -> ServiceResult<Member> {
+                let member = member_of_person(conn, organization_id, *user_id)?;
+                team::update_member_in(conn, organization_id, member.id, update, &acting.actor, &acting.context)
+            };
+            out.push(change(conn).map_err(BatchFailure::at(index, user_id))?);
+        }
+        Ok(out)
+    })
+}
+
+/// Takes a member out of the organization: it leaves the lists and its groups, becomes INACTIVE,
+/// and its tokens are revoked. Its history stays; adding the person again brings it back.
+fn remove_member_in(
+    conn: &mut DbConnection,
+    member: &Member,
+    event_name: &'static str,
+    context: &AuditContext,
+) -> ServiceResult<()> {
+    team::guard_last_administrator(conn, member)?;
+    let now = crate::domain::now();
+    let organization_id = member.organization_id;
+    storage::close_open_invitations(conn, organization_id, member.id, "CANCELLED", now)?;
+    let changes = MemberChanges {
+        status: Some(MemberStatus::Inactive.as_str().to_owned()),
+        removed_at: Some(Some(now)),
+        role_from_groups: Some(false),
+        deactivated_date: Some(member.deactivated_date.or(Some(now))),
+        ..MemberChanges::default()
+    };
+    storage::update_member(conn, organization_id, member.id, &changes, now)?;
+    let groups = storage::remove_member_from_all_groups(conn, organization_id, member.id)?;
+    let tokens = storage::revoke_member_tokens(conn, organization_id, member.id, now)?;
+    let event = NewAuditEvent::new(organization_id, event_name)
+        .about(member.id)
+        .with("old_status", member.status.as_str())
+        .with("role", member.role.as_str())
+        .with("groups_left", groups)
+        .with("tokens_revoked", tokens);
+    storage::insert_audit_event(conn, context, &event, now)?;
+    Ok(())
+}
+
+/// Removes several people from the organization at once: all or nothing.
+pub fn remove_people(
+    db: &Database,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    user_ids: &[UserId],
+) -> Result<(), BatchFailure> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id).map_err(BatchFailure::at(usize::MAX, ""))?;
+        acting
+            .require(Permission::WriteTeam)
+            .map_err(BatchFailure::at(usize::MAX, ""))?;
+        for (index, user_id) in user_ids.iter().enumerate() {
+            let remove = |conn: &mut DbConnection| -> ServiceResult<()> {
+                let member = member_of_person(conn, organization_id, *user_id)?;
+                if member.role == Role::Administrator {
+                    acting.require(Permission::ManageAdministrators)?;
+                }
+                remove_member_in(conn, &member, events::MEMBER_REMOVE, &acting.context)
+            };
+            remove(conn).map_err(BatchFailure::at(index, user_id))?;
+        }
+        Ok(())
+    })
+}
+
+/// The caller leaves the organization (refused for its last active ADMINISTRATOR).
+pub fn leave_organization(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<()> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        let Some(member_id) = acting.member_id() else {
+            return Err(ServiceError::Forbidden(
+                "an integration token is not a member: there is nothing to leave".into(),
+            ));
+        };
+        let member = team::load_member(conn, organization_id, member_id)?;
+        remove_member_in(conn, &member, events::MEMBER_LEAVE, &acting.context)
+    })
+}
+
+/// A token acting as the calling person in another of their organizations (an "account switch"),
+/// so that the team and group endpoints can be used there.
+pub fn issue_member_token(
+    db: &Database,
+    signer: &TokenSigner,
+    caller: &Caller,
+    organization_id: OrganizationId,
+    ttl: chrono::Duration,
+) -> ServiceResult<(IssuedToken, MemberId)> {
+    db.write(|conn| {
+        let acting = act_in(conn, caller, organization_id)?;
+        let Some(member_id) = acting.member_id() else {
+            return Err(ServiceError::Forbidden(
+                "an integration token does not act as a person; operators use `roster token create`".into(),
+            ));
+        };
+        let issued = super::tokens::create_token_in(
+            conn,
+            signer,
+            super::tokens::CreateToken {
+                organization_id,
+                name: "member session",
+                scopes: &[],
+                member_id: Some(member_id),
+                ttl,
+            },
+            &acting.context,
+        )?;
+        Ok((issued, member_id))
+    })
+}

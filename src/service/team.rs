@@ -166,7 +166,11 @@ fn refused(e: crate::domain::team::RefusedTransition) -> ServiceError {
 }
 
 /// A listed member: present and not a cancelled invitation.
-fn load_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> ServiceResult<Member> {
+pub(crate) fn load_member(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+) -> ServiceResult<Member> {
     match storage::find_member(conn, organization_id, id) {
         Ok(row) => {
             let member = Member::try_from(row)?;
@@ -201,6 +205,17 @@ pub fn list_members(
     page: PageRequest,
     context: &AuditContext,
 ) -> ServiceResult<Page<Member>> {
+    db.write(|conn| list_members_in(conn, organization_id, query, page, context))
+}
+
+/// [`list_members`] inside a transaction the caller holds.
+pub(crate) fn list_members_in(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &MemberQuery,
+    page: PageRequest,
+    context: &AuditContext,
+) -> ServiceResult<Page<Member>> {
     let filter = MemberFilter {
         statuses: query.statuses.iter().map(|s| s.as_str().to_owned()).collect(),
         roles: query.roles.iter().map(|r| r.as_str().to_owned()).collect(),
@@ -212,22 +227,20 @@ pub fn list_members(
         include_removed: false,
         sort: query.sort,
     };
-    db.write(|conn| {
-        let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
-        let now = crate::domain::now();
-        let items = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
-        let items = attach_invitations(conn, organization_id, items, now)?;
-        let event = NewAuditEvent::new(organization_id, events::TEAM_LIST)
-            .with("page", page.page)
-            .with("page_size", page.page_size)
-            .with("returned", items.len());
-        storage::insert_audit_event(conn, context, &event, now)?;
-        Ok(Page {
-            items,
-            total,
-            page: page.page,
-            page_size: page.page_size,
-        })
+    let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
+    let now = crate::domain::now();
+    let items = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
+    let items = attach_invitations(conn, organization_id, items, now)?;
+    let event = NewAuditEvent::new(organization_id, events::TEAM_LIST)
+        .with("page", page.page)
+        .with("page_size", page.page_size)
+        .with("returned", items.len());
+    storage::insert_audit_event(conn, context, &event, now)?;
+    Ok(Page {
+        items,
+        total,
+        page: page.page,
+        page_size: page.page_size,
     })
 }
 
@@ -491,7 +504,7 @@ pub fn cancel_invitation(
 }
 
 /// Refuses to leave the organization without an active ADMINISTRATOR.
-fn guard_last_administrator(conn: &mut DbConnection, member: &Member) -> ServiceResult<()> {
+pub(crate) fn guard_last_administrator(conn: &mut DbConnection, member: &Member) -> ServiceResult<()> {
     if member.role != Role::Administrator || member.status != MemberStatus::Active {
         return Ok(());
     }
@@ -518,7 +531,7 @@ pub fn update_member(
 }
 
 /// [`update_member`] inside a transaction the caller holds (batches run several in one).
-fn update_member_in(
+pub(crate) fn update_member_in(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     id: MemberId,
@@ -607,12 +620,20 @@ fn update_member_in(
     }
 }
 
-/// Why a batch stopped: the position and member of the item that failed.
+/// Why a batch stopped: the position and the id (member or person) of the item that failed.
 #[derive(Debug)]
 pub struct BatchFailure {
     pub index: usize,
-    pub member_id: MemberId,
+    pub item: String,
     pub error: ServiceError,
+}
+
+impl BatchFailure {
+    /// Wraps an item's error with its position and id.
+    pub(crate) fn at(index: usize, item: impl ToString) -> impl FnOnce(ServiceError) -> BatchFailure {
+        let item = item.to_string();
+        move |error| BatchFailure { index, item, error }
+    }
 }
 
 /// Several role/status changes at once, all or nothing: the first failure rolls everything back and
@@ -624,17 +645,13 @@ pub fn update_members(
     actor: &Actor,
     context: &AuditContext,
 ) -> Result<Vec<Member>, BatchFailure> {
-    let wrap = |index: usize, member_id: MemberId| {
-        move |error: ServiceError| BatchFailure {
-            index,
-            member_id,
-            error,
-        }
-    };
     db.write(|conn| {
         let mut out = Vec::with_capacity(updates.len());
         for (index, (id, update)) in updates.iter().enumerate() {
-            out.push(update_member_in(conn, organization_id, *id, *update, actor, context).map_err(wrap(index, *id))?);
+            out.push(
+                update_member_in(conn, organization_id, *id, *update, actor, context)
+                    .map_err(BatchFailure::at(index, id))?,
+            );
         }
         Ok(out)
     })
@@ -645,7 +662,7 @@ impl From<StorageError> for BatchFailure {
     fn from(e: StorageError) -> Self {
         BatchFailure {
             index: usize::MAX,
-            member_id: MemberId::default(),
+            item: String::new(),
             error: e.into(),
         }
     }

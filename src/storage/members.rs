@@ -504,3 +504,17 @@ pub fn set_member_emails(
     sql.execute(conn)?;
     Ok(())
 }
+
+/// The organization's member (removed ones included) that is the person `user_id`, if any.
+pub fn find_member_by_user(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    user_id: crate::domain::UserId,
+) -> StorageResult<Option<MemberRow>> {
+    Ok(members::table
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .filter(members::user_id.eq(user_id.to_string()))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -35,18 +35,21 @@ pub use invitations::{
 };
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, MemberSort, NewMember, count_active_administrators, find_member,
-    find_member_by_email, find_member_by_phone, find_member_by_user_name, find_members_matching, insert_member,
-    insert_members, list_members, search_members, set_member_emails, touch_member_login, update_member,
+    find_member_by_email, find_member_by_phone, find_member_by_user, find_member_by_user_name, find_members_matching,
+    insert_member, insert_members, list_members, search_members, set_member_emails, touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{
-    OrganizationRow, count_organizations, create_organization, find_organization, list_organizations,
-    lock_for_bootstrap, lock_organization,
+    OrganizationCounts, OrganizationRow, count_organization, count_organizations, create_organization,
+    delete_organization, find_organization, list_organizations, lock_for_bootstrap, lock_organization,
+    memberships_of_user, rename_organization,
 };
 pub use roles::{
     Affected, RoleBindingRow, bound_groups_of_member, find_role_binding, recompute_roles, set_role_binding,
 };
-pub use tokens::{ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_token, touch_token};
-pub use users::{UserRow, find_user_by_email, insert_user};
+pub use tokens::{
+    ApiTokenRow, NewApiToken, find_token, insert_token, list_tokens, revoke_member_tokens, revoke_token, touch_token,
+};
+pub use users::{UserRow, find_user, find_user_by_email, insert_user};
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 
 use super::schema::organizations;
 use super::{DbConnection, StorageResult};
-use crate::domain::{OrganizationId, Role};
+use crate::domain::{OrganizationId, Role, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
@@ -72,4 +72,118 @@ pub fn lock_organization(conn: &mut DbConnection, id: OrganizationId) -> Storage
             .execute(conn)?;
     }
     Ok(())
+}
+
+pub fn rename_organization(
+    conn: &mut DbConnection,
+    id: OrganizationId,
+    name: &str,
+    now: NaiveDateTime,
+) -> StorageResult<OrganizationRow> {
+    let updated = diesel::update(organizations::table.find(id.to_string()))
+        .set((organizations::name.eq(name), organizations::updated_at.eq(now)))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(super::StorageError::NotFound);
+    }
+    find_organization(conn, id)
+}
+
+/// Deletes the organization and, through the foreign keys' cascades, everything in it: members,
+/// groups, invitations, e-mails and tokens. Audit events have no foreign key and stay.
+pub fn delete_organization(conn: &mut DbConnection, id: OrganizationId) -> StorageResult<bool> {
+    Ok(diesel::delete(organizations::table.find(id.to_string())).execute(conn)? == 1)
+}
+
+/// A person's memberships (not removed) with their organizations, oldest organization first.
+/// This is the one query keyed by the person rather than by an organization: it is how a person
+/// learns which organizations they belong to, and it reads nothing but those memberships.
+pub fn memberships_of_user(
+    conn: &mut DbConnection,
+    user_id: UserId,
+) -> StorageResult<Vec<(OrganizationRow, super::MemberRow)>> {
+    use super::schema::members;
+    Ok(members::table
+        .inner_join(organizations::table)
+        .filter(members::user_id.eq(user_id.to_string()))
+        .filter(members::removed_at.is_null())
+        .order((organizations::created_at, organizations::id))
+        .select((OrganizationRow::as_select(), super::MemberRow::as_select()))
+        .load(conn)?)
+}
+
+/// What an organization holds, counted in SQL (the summary endpoint).
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationCounts {
+    /// (status, role, members) for listed members (cancelled invitations excluded).
+    pub members: Vec<(String, String, i64)>,
+    /// Invitations still open and within their lifetime.
+    pub pending_invitations: i64,
+    /// Invitations still open but past their expiry.
+    pub expired_invitations: i64,
+    /// Open invitations whose e-mail could not be delivered.
+    pub undeliverable_invitations: i64,
+    pub groups: i64,
+    pub role_bound_groups: i64,
+    /// The latest change or read through the SCIM door.
+    pub last_provisioning_at: Option<NaiveDateTime>,
+}
+
+pub fn count_organization(
+    conn: &mut DbConnection,
+    id: OrganizationId,
+    now: NaiveDateTime,
+) -> StorageResult<OrganizationCounts> {
+    use super::schema::{audit_events, group_role_bindings, invitations, member_groups, members};
+    let org = id.to_string();
+    let members = members::table
+        .filter(members::organization_id.eq(&org))
+        .filter(members::removed_at.is_null())
+        .group_by((members::status, members::role))
+        .select((members::status, members::role, diesel::dsl::count_star()))
+        .load::<(String, String, i64)>(conn)?;
+    // An invitation is open while it is the current one of a member still waiting to register.
+    let open = || {
+        invitations::table
+            .inner_join(members::table)
+            .filter(invitations::organization_id.eq(&org))
+            .filter(invitations::status.eq("SENT"))
+            .filter(members::organization_id.eq(&org))
+            .filter(members::status.eq(crate::domain::MemberStatus::Pending.as_str()))
+            .filter(members::removed_at.is_null())
+    };
+    let pending_invitations = open()
+        .filter(invitations::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    let expired_invitations = open()
+        .filter(invitations::expires_at.le(now))
+        .count()
+        .get_result(conn)?;
+    let undeliverable_invitations = open()
+        .filter(invitations::delivery_status.eq("FAILED"))
+        .count()
+        .get_result(conn)?;
+    let groups = member_groups::table
+        .filter(member_groups::organization_id.eq(&org))
+        .count()
+        .get_result(conn)?;
+    let role_bound_groups = group_role_bindings::table
+        .filter(group_role_bindings::organization_id.eq(&org))
+        .count()
+        .get_result(conn)?;
+    let last_provisioning_at = audit_events::table
+        .filter(audit_events::organization_id.eq(&org))
+        .filter(audit_events::channel.eq(crate::domain::audit::Channel::Scim.as_str()))
+        .select(diesel::dsl::max(audit_events::created_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(OrganizationCounts {
+        members,
+        pending_invitations,
+        expired_invitations,
+        undeliverable_invitations,
+        groups,
+        role_bound_groups,
+        last_provisioning_at,
+    })
 }

@@ -99,3 +99,21 @@ pub fn touch_token(
     .execute(conn)?;
     Ok(())
 }
+
+/// Revokes every token acting as the member (it left the organization): were the person added
+/// again later, their old tokens must not come back to life.
+pub fn revoke_member_tokens(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: crate::domain::MemberId,
+    now: NaiveDateTime,
+) -> StorageResult<usize> {
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::organization_id.eq(organization_id.to_string()))
+            .filter(api_tokens::member_id.eq(member_id.to_string()))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}

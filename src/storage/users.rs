@@ -30,3 +30,11 @@ pub fn insert_user(conn: &mut DbConnection, user: &UserRow) -> StorageResult<()>
     diesel::insert_into(users::table).values(user).execute(conn)?;
     Ok(())
 }
+
+pub fn find_user(conn: &mut DbConnection, id: crate::domain::UserId) -> StorageResult<Option<UserRow>> {
+    Ok(users::table
+        .find(id.to_string())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -9,6 +9,7 @@ mod cli;
 mod health;
 mod invitations;
 mod mapping;
+mod organizations;
 mod scim;
 mod smtp;
 mod storage;

@@ -225,8 +225,53 @@ async fn no_storage_function_reads_across_organizations(backend: Backend) {
     .unwrap();
     assert!(all_a.iter().all(|e| e.organization_id == a.to_string()));
 
+    // Organization-level reads and writes (seed 002) as A: nothing of B's.
+    let person = roster::domain::UserId::new();
+    storage::insert_user(
+        &mut conn,
+        &storage::UserRow {
+            id: person.to_string(),
+            email: "bob@b.com".into(),
+            email_ci: "bob@b.com".into(),
+            first_name: None,
+            last_name: None,
+            created_at: now,
+            verified_at: Some(now),
+        },
+    )
+    .unwrap();
+    let link = storage::MemberChanges {
+        user_id: Some(Some(person.to_string())),
+        ..Default::default()
+    };
+    storage::update_member(&mut conn, b, member_b_id, &link, now).unwrap();
+    assert!(storage::find_member_by_user(&mut conn, a, person).unwrap().is_none());
+    assert!(
+        storage::count_organization(&mut conn, a, now)
+            .unwrap()
+            .members
+            .is_empty()
+    );
+    assert_eq!(
+        storage::revoke_member_tokens(&mut conn, a, member_b_id, now).unwrap(),
+        0
+    );
+    // The one query keyed by a person returns that person's memberships and nothing else.
+    let memberships = storage::memberships_of_user(&mut conn, person).unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(
+        (memberships[0].0.id.as_str(), memberships[0].1.id.as_str()),
+        (b.to_string().as_str(), member_b.id.as_str())
+    );
+    assert!(storage::delete_organization(&mut conn, a).unwrap());
+
     // And as B: everything is there, so the checks above are not vacuous.
     assert!(storage::find_member(&mut conn, b, member_b_id).is_ok());
+    assert!(storage::find_member_by_user(&mut conn, b, person).unwrap().is_some());
+    assert_eq!(
+        storage::count_organization(&mut conn, b, now).unwrap().members,
+        vec![("PENDING".to_owned(), "VIEWER".to_owned(), 1)]
+    );
     assert!(storage::find_token(&mut conn, b, token_b_id).is_ok());
     assert_eq!(storage::list_audit_events(&mut conn, b, &query).unwrap().1, 1);
     assert!(storage::revoke_token(&mut conn, b, token_b_id, now).unwrap());

@@ -1126,7 +1126,7 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
             );
         }
     }
-    assert_eq!(operations, 22, "every native operation is documented");
+    assert_eq!(operations, 36, "every native operation is documented");
 }
 
 both_backends!(the_openapi_document_matches_the_router);

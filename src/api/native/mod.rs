@@ -2,6 +2,7 @@
 
 mod groups;
 mod openapi;
+mod organizations;
 mod team;
 mod token;
 pub mod wire;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(team::configure)
             .configure(groups::configure)
             .configure(groups::configure_groups)
+            .configure(organizations::configure)
             .configure(openapi::configure)
             .default_service(web::to(no_such_endpoint)),
     );

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "roster native API", description = "Members, invitations, roles and audit logs of an organization (seed 000)."),
+    info(title = "roster native API", description = "Organizations, their members, invitations, roles, groups and audit logs (seeds 000 to 003)."),
     paths(
         super::team::list_members,
         super::team::get_member,
@@ -30,10 +30,25 @@ use utoipa::{Modify, OpenApi};
         super::groups::add_members,
         super::groups::remove_members,
         super::groups::delete_group,
+        super::organizations::list_organizations,
+        super::organizations::create_organization,
+        super::organizations::get_organization,
+        super::organizations::rename_organization,
+        super::organizations::delete_organization,
+        super::organizations::leave_organization,
+        super::organizations::caller_role,
+        super::organizations::organization_summary,
+        super::organizations::switch_organization,
+        super::organizations::list_users,
+        super::organizations::add_users,
+        super::organizations::update_users,
+        super::organizations::remove_users,
+        super::organizations::remove_users_in_path,
     ),
     modifiers(&BearerAuth),
     tags((name = "team", description = "Members and invitations"), (name = "audit", description = "Audit logs"),
-         (name = "token", description = "The calling token"), (name = "groups", description = "Groups that give roles"))
+         (name = "token", description = "The calling token"), (name = "groups", description = "Groups that give roles"),
+         (name = "organizations", description = "The calling person's organizations and their people (seed 002)"))
 )]
 pub struct NativeApiDoc;
 

@@ -45,7 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The caller as the domain sees it, if it may do `permission`.
 fn authorize(principal: &Principal, permission: Permission) -> Result<Actor, ApiError> {
-    let actor = principal.actor();
+    authorize_actor(principal.actor(), permission)
+}
+
+/// [`authorize`] for an actor already resolved (in another organization, say).
+pub(super) fn authorize_actor(actor: Actor, permission: Permission) -> Result<Actor, ApiError> {
     if actor.may(permission) {
         Ok(actor)
     } else {
@@ -54,6 +58,7 @@ fn authorize(principal: &Principal, permission: Permission) -> Result<Actor, Api
             Permission::WriteTeam => "changing the team needs the team:write scope or an administrator role",
             Permission::ReadAudit => "reading audit logs needs the audit:read scope or an administrator role",
             Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
+            Permission::ManageOrganization => "this needs an ADMINISTRATOR of the organization or the org:admin scope",
         }))
     }
 }
@@ -449,27 +454,30 @@ pub(super) async fn update_members(
     let result = web::block(move || team::update_members(&db, organization_id, updates, &actor, &context))
         .await
         .map_err(|_| ApiError::from(crate::service::ServiceError::Internal("cancelled".into())))?;
-    match result {
-        Ok(members) => Ok(HttpResponse::Ok().json(members.into_iter().map(MemberResponse::from).collect::<Vec<_>>())),
-        Err(failure) if failure.index == usize::MAX => Err(failure.error.into()),
-        Err(failure) => {
-            let error = ApiError::from(failure.error);
-            let message = format!(
-                "members[{}] ({}): {}; nothing was changed",
-                failure.index, failure.member_id, error.message
-            );
-            // The item first, then what the item's own error said.
-            let inner = error.details.clone();
-            let mut batch = ApiError {
-                message: message.clone(),
-                details: Vec::new(),
-                ..error
-            }
-            .field(format!("members[{}]", failure.index), message);
-            batch.details.extend(inner);
-            Err(batch)
-        }
+    let members = result.map_err(|f| batch_error(f, "members"))?;
+    Ok(HttpResponse::Ok().json(members.into_iter().map(MemberResponse::from).collect::<Vec<_>>()))
+}
+
+/// A batch's refusal names the failing item (`members[2]`, `user_ids[0]`) and its id, then what the
+/// item's own error said; the status is the item's.
+pub(super) fn batch_error(failure: team::BatchFailure, list: &str) -> ApiError {
+    if failure.index == usize::MAX {
+        return failure.error.into();
     }
+    let error = ApiError::from(failure.error);
+    let message = format!(
+        "{list}[{}] ({}): {}; nothing was changed",
+        failure.index, failure.item, error.message
+    );
+    let inner = error.details.clone();
+    let mut batch = ApiError {
+        message: message.clone(),
+        details: Vec::new(),
+        ..error
+    }
+    .field(format!("{list}[{}]", failure.index), message);
+    batch.details.extend(inner);
+    batch
 }
 
 /// A bad or reversed time range is a 400.
