@@ -453,11 +453,20 @@ fn add_person_in(
             storage::update_member(conn, organization_id, id, &changes, now).map_err(team::unique_conflict)?;
             id
         }
-        Some(row) => {
+        Some(row) if row.user_id.as_deref() == Some(user_id.as_str()) => {
             return Err(ServiceError::conflict(
                 "user_ids",
                 format!(
                     "this person is already in the organization (member_id {}, status {})",
+                    row.id, row.status
+                ),
+            ));
+        }
+        Some(row) => {
+            return Err(ServiceError::conflict(
+                "user_ids",
+                format!(
+                    "another member of the organization has this person's e-mail address (member_id {}, status {})",
                     row.id, row.status
                 ),
             ));

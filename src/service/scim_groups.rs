@@ -578,11 +578,12 @@ pub fn bind_group_role(
                 "only an ADMINISTRATOR (or a token with org:admin) binds or unbinds the ADMINISTRATOR role".into(),
             ));
         }
+        // Settling roles never invites anyone, so the invitation lifetime here is never used.
         let call = ScimCall {
             organization_id,
             audit: context,
             policy: crate::service::team::InvitationPolicy {
-                ttl: chrono::Duration::days(7),
+                ttl: chrono::Duration::zero(),
             },
             group_roles: &[],
         };

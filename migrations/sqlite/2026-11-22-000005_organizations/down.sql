@@ -1,5 +1,4 @@
 DROP INDEX audit_events_org_channel_time;
-DROP INDEX invitations_org_status;
 DROP INDEX email_outbox_invitation_id;
 DROP INDEX group_memberships_member;
 DROP INDEX member_emails_member;

@@ -191,13 +191,17 @@ async fn run_groups<T: Send + 'static>(
     })
 }
 
-fn call<'a>(principal: &Principal, audit: &'a crate::domain::audit::AuditContext) -> ScimCall<'a> {
+/// The group use cases' context. Native groups get their roles from explicit bindings only (the
+/// `group_roles` setting names groups an identity provider pushes).
+fn call<'a>(
+    principal: &Principal,
+    audit: &'a crate::domain::audit::AuditContext,
+    invitation_ttl: chrono::Duration,
+) -> ScimCall<'a> {
     ScimCall {
         organization_id: principal.organization_id,
         audit,
-        policy: crate::service::team::InvitationPolicy {
-            ttl: chrono::Duration::days(7),
-        },
+        policy: crate::service::team::InvitationPolicy { ttl: invitation_ttl },
         group_roles: &[],
     }
 }
@@ -337,6 +341,7 @@ pub(super) async fn create_group(
     }
     let audit = meta.audit_context(&principal, Channel::Api);
     let (db, principal) = (state.db.clone(), principal.into_inner());
+    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
     let group = run_groups(move || {
         let members = known_members(&db, principal.organization_id, &body.member_ids)?;
         let input = crate::mapping::group::GroupInput {
@@ -346,7 +351,7 @@ pub(super) async fn create_group(
             members: Some(members),
             attributes: Default::default(),
         };
-        let created = scim_groups::create_group(&db, &call(&principal, &audit), input, true).map_err(native)?;
+        let created = scim_groups::create_group(&db, &call(&principal, &audit, ttl), input, true).map_err(native)?;
         let id: GroupId = created.row.id.parse().map_err(|_| ApiError::not_found("group"))?;
         if role.is_some() {
             bind_group_role(&db, principal.organization_id, id, role, true, &audit)?;
@@ -403,11 +408,12 @@ async fn change_group(
     }
     let audit = meta.audit_context(&principal, Channel::Api);
     let db = state.db.clone();
+    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
     let group = run_groups(move || {
         let current = scim_groups::get_group(&db, principal.organization_id, &id, false).map_err(native)?;
         check_group_permission(&principal, &current)?;
         let ops = build(&db, &principal)?;
-        scim_groups::patch_group(&db, &call(&principal, &audit), &id, &ops, None, true).map_err(native)
+        scim_groups::patch_group(&db, &call(&principal, &audit, ttl), &id, &ops, None, true).map_err(native)
     })
     .await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
@@ -506,10 +512,11 @@ pub(super) async fn delete_group(
     }
     let audit = meta.audit_context(&principal, Channel::Api);
     let (db, principal, id) = (state.db.clone(), principal.into_inner(), path.into_inner());
+    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
     run_groups(move || {
         let current = scim_groups::get_group(&db, principal.organization_id, &id, false).map_err(native)?;
         check_group_permission(&principal, &current)?;
-        scim_groups::delete_group(&db, &call(&principal, &audit), &id, None).map_err(native)
+        scim_groups::delete_group(&db, &call(&principal, &audit, ttl), &id, None).map_err(native)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
