@@ -157,6 +157,7 @@ fn emails_of(page: &Value) -> Vec<&str> {
 }
 
 both_backends!(
+    accepting_invitations_makes_one_person_of_several_memberships,
     a_person_creates_renames_and_switches_organizations,
     people_are_added_changed_and_removed_all_or_nothing,
     leaving_an_organization,
@@ -164,6 +165,94 @@ both_backends!(
     deleting_an_organization_needs_confirmation_and_keeps_the_audit,
     other_organizations_stay_invisible,
 );
+
+/// Waits for the file mailer's next `.eml` beyond the `seen` ones and returns the acceptance token in it.
+async fn next_invitation_token(app: &TestApp, seen: &mut Vec<std::path::PathBuf>) -> String {
+    let outbox = app.test_db.dir.path().join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let fresh = std::fs::read_dir(&outbox)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "eml") && !seen.contains(p));
+        if let Some(path) = fresh {
+            let message = std::fs::read_to_string(&path).unwrap();
+            seen.push(path);
+            return crate::smtp::token_in(&message.replace('\n', "\r\n").replace("\r\r\n", "\r\n"));
+        }
+        assert!(std::time::Instant::now() < deadline, "no invitation e-mail arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+async fn accepting_invitations_makes_one_person_of_several_memberships(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = create_org(&app.db, "Other tenant");
+    let other_token = create_token(&app.db, &app.signer, other, &roster::domain::Scope::ALL);
+    let mut seen = Vec::new();
+    let mut members = Vec::new();
+    for (org_token, role) in [(app.token.clone(), "CHECKER"), (other_token.clone(), "MARKET")] {
+        let (status, member) = app
+            .org_call(
+                Method::POST,
+                "/api/v1/team/invite/",
+                &org_token,
+                Some(json!({"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Example.com", "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{member}");
+        let token = next_invitation_token(&app, &mut seen).await;
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let accepted: Value = response.json().await.unwrap();
+        members.push(accepted);
+    }
+    let user_id = members[0]["user_id"].as_str().unwrap();
+    assert_eq!(members[1]["user_id"], user_id, "the same person, registered once");
+    let token = tokens::create_token(
+        &app.db,
+        &app.signer,
+        tokens::CreateToken {
+            organization_id: app.org,
+            name: "ada",
+            scopes: &[],
+            member_id: Some(members[0]["member_id"].as_str().unwrap().parse().unwrap()),
+            ttl: chrono::Duration::days(1),
+        },
+        &AuditContext::cli(),
+    )
+    .unwrap()
+    .token;
+    let (_, list) = app.org_call(Method::GET, "/api/v1/organizations/", &token, None).await;
+    let roles: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["organization_name"].as_str().unwrap(), o["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![("Test organization", "CHECKER"), ("Other tenant", "MARKET")]
+    );
+    let (status, _) = app
+        .org_call(
+            Method::GET,
+            &format!("/api/v1/organizations/{other}/role/"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
 
 async fn a_person_creates_renames_and_switches_organizations(backend: Backend) {
     let app = spawn_app(backend).await;
