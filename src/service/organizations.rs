@@ -11,6 +11,7 @@ pub struct Organization {
     pub name: String,
     pub default_role: Role,
     pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }
 
 impl TryFrom<OrganizationRow> for Organization {
@@ -21,6 +22,7 @@ impl TryFrom<OrganizationRow> for Organization {
             name: row.name,
             default_role: stored("organizations.default_role", &row.default_role)?,
             created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }
@@ -68,12 +70,7 @@ pub(crate) fn create_organization_in(
 }
 
 pub fn find_organization(db: &Database, id: OrganizationId) -> ServiceResult<Organization> {
-    let mut conn = db.get()?;
-    match storage::find_organization(&mut conn, id) {
-        Ok(row) => Ok(row.try_into()?),
-        Err(StorageError::NotFound) => Err(ServiceError::NotFound("organization")),
-        Err(e) => Err(e.into()),
-    }
+    load_organization(&mut *db.get()?, id)
 }
 
 /// Operator use (CLI): all organizations.
@@ -185,7 +182,6 @@ fn load_organization(conn: &mut DbConnection, id: OrganizationId) -> ServiceResu
 #[derive(Debug, Clone)]
 pub struct Membership {
     pub organization: Organization,
-    pub updated_at: NaiveDateTime,
     /// The caller's member there (none for an integration token).
     pub member_id: Option<MemberId>,
     pub role: Option<Role>,
@@ -193,13 +189,7 @@ pub struct Membership {
 }
 
 fn membership(conn: &mut DbConnection, organization_id: OrganizationId, acting: &Acting) -> ServiceResult<Membership> {
-    let row = match storage::find_organization(conn, organization_id) {
-        Ok(row) => row,
-        Err(StorageError::NotFound) => return Err(ServiceError::NotFound("organization")),
-        Err(e) => return Err(e.into()),
-    };
-    let updated_at = row.updated_at;
-    let organization = Organization::try_from(row)?;
+    let organization = load_organization(conn, organization_id)?;
     let (member_id, role, status) = match acting.member_id() {
         Some(id) => {
             let member = team::load_member(conn, organization_id, id)?;
@@ -209,7 +199,6 @@ fn membership(conn: &mut DbConnection, organization_id: OrganizationId, acting: 
     };
     Ok(Membership {
         organization,
-        updated_at,
         member_id,
         role,
         status,
@@ -226,11 +215,9 @@ pub fn organizations_of(db: &Database, caller: &Caller) -> ServiceResult<Vec<Mem
         };
         let mut out = Vec::new();
         for (org, member) in storage::memberships_of_user(conn, user_id)? {
-            let updated_at = org.updated_at;
             let member = Member::try_from(member)?;
             out.push(Membership {
                 organization: org.try_into()?,
-                updated_at,
                 member_id: Some(member.id),
                 role: Some(member.role),
                 status: Some(member.status),
@@ -266,7 +253,6 @@ pub fn create_organization_for(db: &Database, caller: &Caller, name: &str) -> Se
             &context,
         )?;
         Ok(Membership {
-            updated_at: organization.created_at,
             organization,
             member_id: Some(member.id),
             role: Some(member.role),

@@ -114,7 +114,7 @@ impl From<Membership> for OrganizationResponse {
             organization_name: m.organization.name,
             default_role: m.organization.default_role,
             created_at: timestamp(m.organization.created_at),
-            updated_at: timestamp(m.updated_at),
+            updated_at: timestamp(m.organization.updated_at),
             member_id: m.member_id,
             role: m.role,
             status: m.status,
