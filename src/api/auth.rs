@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{AuthError, Principal, authenticate};
+use crate::auth::{AuthError, Principal, VerifiedToken, authenticate, authenticate_verified};
 use crate::domain::Scope;
 use crate::domain::audit::{AuditContext, Channel};
 use crate::scim::ScimError;
@@ -55,20 +55,89 @@ pub async fn require_api_token(
     next.call(req).await
 }
 
-/// The SCIM door: a valid token carrying the `scim` scope.
+/// The SCIM door: a valid token carrying the `scim` scope. The signature is checked here, on the
+/// async worker (no database); the registry check (revocation, expiry, acting member, the `scim`
+/// scope) runs in the handler's own blocking call through [`ScimAuth`], so that a SCIM request
+/// crosses to the blocking pool once. No handler gets at the request's identity without it.
 pub async fn require_scim_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let principal = authenticate_request(&req).await.map_err(|e| match e {
+    let token = bearer_token(&req).map_err(scim_auth_error)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered on the app")
+        .clone();
+    let verified = VerifiedToken::verify(&state.signer, &token).map_err(scim_auth_error)?;
+    req.extensions_mut().insert(ScimAuth(verified));
+    next.call(req).await
+}
+
+fn scim_auth_error(e: AuthError) -> ScimError {
+    match e {
         AuthError::Storage(s) => super::scim::error_from_service(ServiceError::from(s)),
         other => ScimError::unauthorized(other.to_string()),
-    })?;
-    if !principal.has_scope(Scope::Scim) {
-        return Err(ScimError::forbidden("this token does not carry the scim scope").into());
     }
-    req.extensions_mut().insert(principal);
-    next.call(req).await
+}
+
+/// A SCIM request's verified bearer token, not yet checked against the registry: the only way to
+/// the caller's [`Principal`] is [`ScimAuth::run`] (or [`ScimAuth::check`]), which checks it.
+#[derive(Debug, Clone)]
+pub struct ScimAuth(VerifiedToken);
+
+impl ScimAuth {
+    fn principal(&self, state: &AppState) -> Result<Principal, ScimError> {
+        let principal = authenticate_verified(&state.db, &self.0, crate::domain::now()).map_err(scim_auth_error)?;
+        if !principal.has_scope(Scope::Scim) {
+            return Err(ScimError::forbidden("this token does not carry the scim scope"));
+        }
+        Ok(principal)
+    }
+
+    /// Checks the token and runs `f` as its principal, in one blocking call.
+    pub async fn run<T: Send + 'static>(
+        self,
+        state: &web::Data<AppState>,
+        f: impl FnOnce(Principal) -> Result<T, ScimError> + Send + 'static,
+    ) -> Result<T, ScimError> {
+        let state = state.clone();
+        web::block(move || f(self.principal(&state)?))
+            .await
+            .unwrap_or_else(|_| Err(ScimError::internal()))
+    }
+
+    /// [`ScimAuth::run`] for a change: `f` also gets the audit context of the caller.
+    pub async fn audited<T: Send + 'static>(
+        self,
+        state: &web::Data<AppState>,
+        meta: RequestMeta,
+        f: impl FnOnce(&Principal, &AuditContext) -> Result<T, ScimError> + Send + 'static,
+    ) -> Result<T, ScimError> {
+        self.run(state, move |principal| {
+            let audit = meta.audit_context(&principal, Channel::Scim);
+            f(&principal, &audit)
+        })
+        .await
+    }
+
+    /// Checks the token (for handlers with no database work of their own).
+    pub async fn check(self, state: &web::Data<AppState>) -> Result<Principal, ScimError> {
+        self.run(state, Ok).await
+    }
+}
+
+impl FromRequest for ScimAuth {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<ScimAuth>()
+                .cloned()
+                .ok_or_else(|| ScimError::unauthorized(AuthError::Missing.to_string()).into()),
+        )
+    }
 }
 
 /// The caller's network context, recorded on audit events.

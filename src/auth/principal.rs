@@ -76,10 +76,34 @@ pub fn authenticate(
     token: &str,
     now: NaiveDateTime,
 ) -> Result<Principal, AuthError> {
-    let claims = signer.verify(token)?;
-    let organization_id: OrganizationId = claims.sub.parse().map_err(|_| AuthError::Invalid)?;
-    let token_id: TokenId = claims.jti.parse().map_err(|_| AuthError::Invalid)?;
-    let presented_hash = hash_token(token);
+    authenticate_verified(db, &VerifiedToken::verify(signer, token)?, now)
+}
+
+/// A bearer token whose signature, audience, issuer and expiry have been checked (CPU only, no
+/// database): what is left is [`authenticate_verified`]'s look at the registry.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    organization_id: OrganizationId,
+    token_id: TokenId,
+    hash: String,
+}
+
+impl VerifiedToken {
+    pub fn verify(signer: &TokenSigner, token: &str) -> Result<Self, AuthError> {
+        let claims = signer.verify(token)?;
+        Ok(Self {
+            organization_id: claims.sub.parse().map_err(|_| AuthError::Invalid)?,
+            token_id: claims.jti.parse().map_err(|_| AuthError::Invalid)?,
+            hash: hash_token(token),
+        })
+    }
+}
+
+/// The registry half of [`authenticate`], for a token already verified: so that a request can run
+/// it in the same blocking call as its use case.
+pub fn authenticate_verified(db: &Database, token: &VerifiedToken, now: NaiveDateTime) -> Result<Principal, AuthError> {
+    let (organization_id, token_id) = (token.organization_id, token.token_id);
+    let presented_hash = token.hash.clone();
 
     let mut conn = db.get()?;
     let row = match storage::find_token(&mut conn, organization_id, token_id) {

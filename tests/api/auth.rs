@@ -172,6 +172,85 @@ async fn the_scim_door_needs_the_scim_scope(backend: Backend) {
     assert_eq!(body["status"], "403");
 }
 
+/// The SCIM door checks a token's registry entry inside each handler's own database call: every
+/// route, reads and writes, discovery, Bulk and unknown paths alike, refuses a revoked token, and
+/// a token without the `scim` scope, before anything is read or written.
+async fn every_scim_route_checks_the_registry(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let revoked = create_token(&app.db, &app.signer, app.org, &[Scope::Scim]);
+    let id = app.signer.verify(&revoked).unwrap().jti.parse().unwrap();
+    tokens::revoke_token(&app.db, app.org, id, &AuditContext::cli()).unwrap();
+    let unscoped = create_token(&app.db, &app.signer, app.org, &[Scope::TeamRead, Scope::TeamWrite]);
+    let user =
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ghost@example.com"});
+    let group =
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ghosts"});
+    let patch = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}]});
+    let search = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    let bulk = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "POST", "path": "/Users", "bulkId": "g", "data": user.clone()}]});
+    let some_id = roster::domain::MemberId::new().to_string();
+    let routes: Vec<(reqwest::Method, String, Option<Value>)> = vec![
+        (reqwest::Method::GET, "/ServiceProviderConfig".into(), None),
+        (reqwest::Method::GET, "/ResourceTypes".into(), None),
+        (reqwest::Method::GET, "/ResourceTypes/User".into(), None),
+        (reqwest::Method::GET, "/Schemas".into(), None),
+        (
+            reqwest::Method::GET,
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User".into(),
+            None,
+        ),
+        (reqwest::Method::POST, "/Schemas".into(), Some(search.clone())),
+        (reqwest::Method::GET, "/Users".into(), None),
+        (reqwest::Method::POST, "/Users".into(), Some(user.clone())),
+        (reqwest::Method::POST, "/Users/.search".into(), Some(search.clone())),
+        (reqwest::Method::GET, format!("/Users/{some_id}"), None),
+        (reqwest::Method::PUT, format!("/Users/{some_id}"), Some(user.clone())),
+        (reqwest::Method::PATCH, format!("/Users/{some_id}"), Some(patch.clone())),
+        (reqwest::Method::DELETE, format!("/Users/{some_id}"), None),
+        (reqwest::Method::GET, "/Groups".into(), None),
+        (reqwest::Method::POST, "/Groups".into(), Some(group.clone())),
+        (reqwest::Method::POST, "/Groups/.search".into(), Some(search.clone())),
+        (reqwest::Method::GET, format!("/Groups/{some_id}"), None),
+        (reqwest::Method::PUT, format!("/Groups/{some_id}"), Some(group.clone())),
+        (
+            reqwest::Method::PATCH,
+            format!("/Groups/{some_id}"),
+            Some(patch.clone()),
+        ),
+        (reqwest::Method::DELETE, format!("/Groups/{some_id}"), None),
+        (reqwest::Method::POST, "/.search".into(), Some(search.clone())),
+        (reqwest::Method::POST, "/Bulk".into(), Some(bulk.clone())),
+        (reqwest::Method::GET, "/NoSuchThing".into(), None),
+    ];
+    for (token, expected) in [(&revoked, 401), (&unscoped, 403)] {
+        for (method, path, body) in &routes {
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(&format!("/scim/v2{path}")))
+                .bearer_auth(token)
+                .header("content-type", "application/scim+json");
+            if let Some(body) = body {
+                request = request.body(body.to_string());
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), expected, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["status"], expected.to_string(), "{method} {path}: {body}");
+        }
+    }
+    let page = roster::storage::list_members(
+        &mut app.db.get().unwrap(),
+        app.org,
+        &roster::storage::MemberFilter::default(),
+        0,
+        10,
+    )
+    .unwrap();
+    assert_eq!(page.1, 0, "nothing was written");
+}
+
 async fn a_token_names_only_its_own_organization(backend: Backend) {
     let app = spawn_app(backend).await;
     let other = create_org(&app.db, "Other");
@@ -197,5 +276,6 @@ both_backends!(
     tokens_signed_elsewhere_are_refused,
     alg_none_and_tampered_claims_are_refused,
     the_scim_door_needs_the_scim_scope,
+    every_scim_route_checks_the_registry,
     a_token_names_only_its_own_organization,
 );

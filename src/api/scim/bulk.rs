@@ -10,8 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{read_json, scim_json};
 use crate::api::AppState;
-use crate::api::auth::RequestMeta;
-use crate::auth::Principal;
+use crate::api::auth::{RequestMeta, ScimAuth};
 use crate::domain::audit::Channel;
 use crate::mapping::group::group_input;
 use crate::mapping::user::user_input;
@@ -191,15 +190,16 @@ fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, da
 
 pub async fn bulk(
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
+    // A whole batch of changes: the caller is checked before its body is read.
+    let principal = auth.check(&state).await?;
     let max_payload = state.settings.max_body_bytes;
     let body = read_json(body, max_payload).await?;
     let (operations, fail_on_errors) = parse(&body, state.settings.scim_max_results as usize)?;
     let audit = meta.audit_context(&principal, Channel::Scim);
-    let principal = principal.into_inner();
     let state = state.into_inner();
     let results = web::block(move || {
         let call = ScimCall {

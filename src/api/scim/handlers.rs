@@ -7,9 +7,8 @@ use serde_json::Value;
 
 use super::{header_value, method_not_allowed, query_pairs, read_json, scim_json};
 use crate::api::AppState;
-use crate::api::auth::RequestMeta;
+use crate::api::auth::{RequestMeta, ScimAuth};
 use crate::auth::Principal;
-use crate::domain::audit::Channel;
 use crate::domain::query::{Condition, Direction, GroupField, ListQuery, MemberField, PageStart};
 use crate::mapping::filter::{group_condition, group_sort_field, member_condition, member_sort_field};
 use crate::mapping::group::group_input;
@@ -115,21 +114,23 @@ fn call<'a>(state: &'a AppState, principal: &Principal, audit: &'a crate::domain
     }
 }
 
-/// Runs a blocking use case off the async workers.
-async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T, ScimError> + Send + 'static) -> Result<T, ScimError> {
-    web::block(f).await.unwrap_or_else(|_| Err(ScimError::internal()))
-}
-
 // ---- Discovery ------------------------------------------------------------------------------
 
-async fn service_provider_config_handler(state: web::Data<AppState>) -> HttpResponse {
+async fn service_provider_config_handler(
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
     let caps = Capabilities {
         max_bulk_operations: state.settings.scim_max_results as usize,
         max_payload_bytes: state.settings.max_body_bytes,
         max_results: state.settings.scim_max_results,
         default_page_size: limits(&state).default,
     };
-    scim_json(StatusCode::OK, &service_provider_config(&base_url(&state), &caps))
+    Ok(scim_json(
+        StatusCode::OK,
+        &service_provider_config(&base_url(&state), &caps),
+    ))
 }
 
 fn discovery_list(resources: Vec<Value>) -> Value {
@@ -145,11 +146,20 @@ fn discovery_list(resources: Vec<Value>) -> Value {
     )
 }
 
-async fn resource_types_handler(state: web::Data<AppState>) -> HttpResponse {
-    scim_json(StatusCode::OK, &discovery_list(resource_types(&base_url(&state))))
+async fn resource_types_handler(state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery_list(resource_types(&base_url(&state))),
+    ))
 }
 
-async fn resource_type_handler(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ScimError> {
+async fn resource_type_handler(
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
     resource_types(&base_url(&state))
         .into_iter()
         .find(|r| r["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)))
@@ -157,11 +167,20 @@ async fn resource_type_handler(state: web::Data<AppState>, id: web::Path<String>
         .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")))
 }
 
-async fn schemas_handler(state: web::Data<AppState>) -> HttpResponse {
-    scim_json(StatusCode::OK, &discovery_list(all_schemas(&base_url(&state))))
+async fn schemas_handler(state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery_list(all_schemas(&base_url(&state))),
+    ))
 }
 
-async fn schema_handler(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ScimError> {
+async fn schema_handler(
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
     all_schemas(&base_url(&state))
         .into_iter()
         .find(|s| s["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)))
@@ -341,33 +360,30 @@ fn render_users(records: &[UserRecord], projection: &Projection, base: &str) -> 
 
 async fn user_list(
     state: web::Data<AppState>,
-    principal: Principal,
+    auth: ScimAuth,
     params: ListParams,
     projection: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let query = member_query(&params)?;
     let db = state.db.clone();
-    let organization_id = principal.organization_id;
-    let (records, total) = run(move || scim_users::list_users(&db, organization_id, &query)).await?;
+    let (records, total) = auth
+        .run(&state, move |p| scim_users::list_users(&db, p.organization_id, &query))
+        .await?;
     let (records, mut info, _) = cursor_page(&params, records, |r| r.member.id.to_string());
     info.total = total;
     let resources = render_users(&records, &projection, &base_url(&state));
     Ok(scim_json(StatusCode::OK, &list_response(resources, info)))
 }
 
-async fn list_users(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
-) -> Result<HttpResponse, ScimError> {
+async fn list_users(req: HttpRequest, state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
     let (params, pairs) = query_params(&req, &state)?;
     let projection = projection_of(&pairs, &USER);
-    user_list(state, principal.into_inner(), params, projection).await
+    user_list(state, auth, params, projection).await
 }
 
 async fn search_users(
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(body, state.settings.max_body_bytes).await?;
@@ -377,18 +393,20 @@ async fn search_users(
         params.excluded_attributes.as_deref(),
         &USER,
     );
-    user_list(state, principal.into_inner(), params, projection).await
+    user_list(state, auth, params, projection).await
 }
 
 async fn get_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let (_, pairs) = query_params(&req, &state)?;
-    let (db, organization_id, id) = (state.db.clone(), principal.organization_id, id.into_inner());
-    let record = run(move || scim_users::get_user(&db, organization_id, &id)).await?;
+    let (db, id) = (state.db.clone(), id.into_inner());
+    let record = auth
+        .run(&state, move |p| scim_users::get_user(&db, p.organization_id, &id))
+        .await?;
     if not_modified(&req, record.member.version) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), record.member.version));
     }
@@ -406,15 +424,18 @@ fn user_body(body: &Value) -> Result<crate::mapping::user::UserInput, ScimError>
 async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let (_, pairs) = query_params(&req, &state)?;
     let input = user_body(&read_json(body, state.settings.max_body_bytes).await?)?;
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p) = (state.db.clone(), state.clone(), principal.into_inner());
-    let record = run(move || scim_users::create_user(&db, &call(&st, &p, &audit), input)).await?;
+    let (db, st) = (state.db.clone(), state.clone());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_users::create_user(&db, &call(&st, p, audit), input)
+        })
+        .await?;
     let rendered = scim_users::render(&record, &base_url(&state));
     let location = rendered["meta"]["location"].as_str().unwrap_or_default().to_owned();
     let mut response = with_etag(
@@ -433,7 +454,7 @@ async fn create_user(
 async fn replace_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
     body: web::Payload,
@@ -441,10 +462,12 @@ async fn replace_user(
     let (_, pairs) = query_params(&req, &state)?;
     let input = user_body(&read_json(body, state.settings.max_body_bytes).await?)?;
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    let record =
-        run(move || scim_users::replace_user(&db, &call(&st, &p, &audit), &id, input, if_match.as_deref())).await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_users::replace_user(&db, &call(&st, p, audit), &id, input, if_match.as_deref())
+        })
+        .await?;
     let body = projection_of(&pairs, &USER).apply(scim_users::render(&record, &base_url(&state)), &USER);
     Ok(with_etag(scim_json(StatusCode::OK, &body), record.member.version))
 }
@@ -452,7 +475,7 @@ async fn replace_user(
 async fn patch_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
     body: web::Payload,
@@ -460,10 +483,12 @@ async fn patch_user(
     let (_, pairs) = query_params(&req, &state)?;
     let operations = parse_request(&read_json(body, state.settings.max_body_bytes).await?)?;
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    let record =
-        run(move || scim_users::patch_user(&db, &call(&st, &p, &audit), &id, &operations, if_match.as_deref())).await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_users::patch_user(&db, &call(&st, p, audit), &id, &operations, if_match.as_deref())
+        })
+        .await?;
     if wants_no_content(&req) {
         return Ok(with_etag(HttpResponse::NoContent().finish(), record.member.version));
     }
@@ -474,14 +499,16 @@ async fn patch_user(
 async fn delete_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    run(move || scim_users::delete_user(&db, &call(&st, &p, &audit), &id, if_match.as_deref())).await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    auth.audited(&state, meta, move |p, audit| {
+        scim_users::delete_user(&db, &call(&st, p, audit), &id, if_match.as_deref())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -496,34 +523,33 @@ fn render_groups(records: &[GroupRecord], projection: &Projection, base: &str) -
 
 async fn group_list(
     state: web::Data<AppState>,
-    principal: Principal,
+    auth: ScimAuth,
     params: ListParams,
     projection: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let query = group_query(&params)?;
     let with_members = projection.wants("members");
     let db = state.db.clone();
-    let organization_id = principal.organization_id;
-    let (records, total) = run(move || scim_groups::list_groups(&db, organization_id, &query, with_members)).await?;
+    let (records, total) = auth
+        .run(&state, move |p| {
+            scim_groups::list_groups(&db, p.organization_id, &query, with_members)
+        })
+        .await?;
     let (records, mut info, _) = cursor_page(&params, records, |r| r.row.id.clone());
     info.total = total;
     let resources = render_groups(&records, &projection, &base_url(&state));
     Ok(scim_json(StatusCode::OK, &list_response(resources, info)))
 }
 
-async fn list_groups(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
-) -> Result<HttpResponse, ScimError> {
+async fn list_groups(req: HttpRequest, state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
     let (params, pairs) = query_params(&req, &state)?;
     let projection = projection_of(&pairs, &GROUP);
-    group_list(state, principal.into_inner(), params, projection).await
+    group_list(state, auth, params, projection).await
 }
 
 async fn search_groups(
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(body, state.settings.max_body_bytes).await?;
@@ -533,20 +559,24 @@ async fn search_groups(
         params.excluded_attributes.as_deref(),
         &GROUP,
     );
-    group_list(state, principal.into_inner(), params, projection).await
+    group_list(state, auth, params, projection).await
 }
 
 async fn get_group(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let (_, pairs) = query_params(&req, &state)?;
     let projection = projection_of(&pairs, &GROUP);
     let with_members = projection.wants("members");
-    let (db, organization_id, id) = (state.db.clone(), principal.organization_id, id.into_inner());
-    let record = run(move || scim_groups::get_group(&db, organization_id, &id, with_members)).await?;
+    let (db, id) = (state.db.clone(), id.into_inner());
+    let record = auth
+        .run(&state, move |p| {
+            scim_groups::get_group(&db, p.organization_id, &id, with_members)
+        })
+        .await?;
     if not_modified(&req, record.row.version) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), record.row.version));
     }
@@ -568,7 +598,7 @@ fn group_body(body: &Value) -> Result<crate::mapping::group::GroupInput, ScimErr
 async fn create_group(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
@@ -576,9 +606,12 @@ async fn create_group(
     let projection = projection_of(&pairs, &GROUP);
     let with_members = projection.wants("members");
     let input = group_body(&read_json(body, state.settings.max_body_bytes).await?)?;
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p) = (state.db.clone(), state.clone(), principal.into_inner());
-    let record = run(move || scim_groups::create_group(&db, &call(&st, &p, &audit), input, with_members)).await?;
+    let (db, st) = (state.db.clone(), state.clone());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_groups::create_group(&db, &call(&st, p, audit), input, with_members)
+        })
+        .await?;
     let rendered = scim_groups::render(&record, &base_url(&state));
     let location = rendered["meta"]["location"].as_str().unwrap_or_default().to_owned();
     let mut response = with_etag(
@@ -594,7 +627,7 @@ async fn create_group(
 async fn replace_group(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
     body: web::Payload,
@@ -604,19 +637,12 @@ async fn replace_group(
     let with_members = projection.wants("members");
     let input = group_body(&read_json(body, state.settings.max_body_bytes).await?)?;
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    let record = run(move || {
-        scim_groups::replace_group(
-            &db,
-            &call(&st, &p, &audit),
-            &id,
-            input,
-            if_match.as_deref(),
-            with_members,
-        )
-    })
-    .await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_groups::replace_group(&db, &call(&st, p, audit), &id, input, if_match.as_deref(), with_members)
+        })
+        .await?;
     let body = projection.apply(scim_groups::render(&record, &base_url(&state)), &GROUP);
     Ok(with_etag(scim_json(StatusCode::OK, &body), record.row.version))
 }
@@ -624,7 +650,7 @@ async fn replace_group(
 async fn patch_group(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
     body: web::Payload,
@@ -635,19 +661,19 @@ async fn patch_group(
     let with_members = projection.wants("members") && !no_content;
     let operations = parse_request(&read_json(body, state.settings.max_body_bytes).await?)?;
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    let record = run(move || {
-        scim_groups::patch_group(
-            &db,
-            &call(&st, &p, &audit),
-            &id,
-            &operations,
-            if_match.as_deref(),
-            with_members,
-        )
-    })
-    .await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            scim_groups::patch_group(
+                &db,
+                &call(&st, p, audit),
+                &id,
+                &operations,
+                if_match.as_deref(),
+                with_members,
+            )
+        })
+        .await?;
     if no_content {
         return Ok(with_etag(HttpResponse::NoContent().finish(), record.row.version));
     }
@@ -658,14 +684,16 @@ async fn patch_group(
 async fn delete_group(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let if_match = header_value(&req, header::IF_MATCH);
-    let audit = meta.audit_context(&principal, Channel::Scim);
-    let (db, st, p, id) = (state.db.clone(), state.clone(), principal.into_inner(), id.into_inner());
-    run(move || scim_groups::delete_group(&db, &call(&st, &p, &audit), &id, if_match.as_deref())).await?;
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    auth.audited(&state, meta, move |p, audit| {
+        scim_groups::delete_group(&db, &call(&st, p, audit), &id, if_match.as_deref())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -675,7 +703,7 @@ async fn delete_group(
 /// one type only selects from that type.
 async fn search_root(
     state: web::Data<AppState>,
-    principal: web::ReqData<Principal>,
+    auth: ScimAuth,
     body: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(body, state.settings.max_body_bytes).await?;
@@ -702,27 +730,28 @@ async fn search_root(
     };
     let (offset, count) = (start_index - 1, params.count);
     let db = state.db.clone();
-    let organization_id = principal.organization_id;
-    let (users, user_total, groups, group_total) = run(move || {
-        let users_query = ListQuery {
-            condition: user_condition,
-            sort: None,
-            start: PageStart::Offset(offset),
-            limit: count,
-        };
-        let (users, user_total) = scim_users::list_users(&db, organization_id, &users_query)?;
-        let remaining = count - users.len() as i64;
-        let group_offset = (offset - user_total).max(0);
-        let groups_query = ListQuery {
-            condition: group_condition_,
-            sort: None,
-            start: PageStart::Offset(group_offset),
-            limit: remaining.max(0),
-        };
-        let (groups, group_total) = scim_groups::list_groups(&db, organization_id, &groups_query, false)?;
-        Ok((users, user_total, groups, group_total))
-    })
-    .await?;
+    let (users, user_total, groups, group_total) = auth
+        .run(&state, move |p| {
+            let organization_id = p.organization_id;
+            let users_query = ListQuery {
+                condition: user_condition,
+                sort: None,
+                start: PageStart::Offset(offset),
+                limit: count,
+            };
+            let (users, user_total) = scim_users::list_users(&db, organization_id, &users_query)?;
+            let remaining = count - users.len() as i64;
+            let group_offset = (offset - user_total).max(0);
+            let groups_query = ListQuery {
+                condition: group_condition_,
+                sort: None,
+                start: PageStart::Offset(group_offset),
+                limit: remaining.max(0),
+            };
+            let (groups, group_total) = scim_groups::list_groups(&db, organization_id, &groups_query, false)?;
+            Ok((users, user_total, groups, group_total))
+        })
+        .await?;
     let base = base_url(&state);
     let user_projection = projection::parse(
         params.attributes.as_deref(),

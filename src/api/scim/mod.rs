@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, middleware, web};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::auth::require_scim_token;
+use super::auth::{ScimAuth, require_scim_token};
 use crate::scim::{SCIM_CONTENT_TYPE, ScimError, ScimType};
 use crate::service::ServiceError;
 
@@ -29,12 +29,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn no_such_endpoint() -> Result<HttpResponse, ScimError> {
+async fn no_such_endpoint(state: web::Data<crate::api::AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
     Err(ScimError::not_found("no such SCIM endpoint"))
 }
 
 /// For routes that exist but not with this method (writes to discovery endpoints, …).
-pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError> {
+pub(crate) async fn method_not_allowed(
+    req: HttpRequest,
+    state: web::Data<crate::api::AppState>,
+    auth: ScimAuth,
+) -> Result<HttpResponse, ScimError> {
+    auth.check(&state).await?;
     Err(ScimError::new(
         405,
         None,
