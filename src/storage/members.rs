@@ -394,6 +394,9 @@ pub fn search_members(
         let total = rows.len() as i64;
         return Ok((rows, total));
     }
+    if let Some(page) = list_all(conn, organization_id, query)? {
+        return Ok(page);
+    }
     Ok(search(
         conn,
         &|sql| write_scim_scope(sql, organization_id),
@@ -415,6 +418,41 @@ pub fn find_members_matching(
     write_condition(&mut page, condition, &member_column);
     write_order_and_page(&mut page, None, &PageStart::Offset(0), limit, &member_column);
     Ok(page.load::<MemberRow>(conn)?)
+}
+
+/// The unfiltered listing in id order (an IdP's full sync pages through it): typed queries whose
+/// prepared statements are cached, rather than SQL text parsed and planned for every page. `None`
+/// for any other query.
+fn list_all(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &ListQuery<MemberField>,
+) -> StorageResult<Option<(Vec<MemberRow>, i64)>> {
+    let (Condition::Always, None, PageStart::Offset(offset)) = (&query.condition, &query.sort, &query.start) else {
+        return Ok(None);
+    };
+    let visible = members::table
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .filter(members::scim_deleted_at.is_null())
+        .filter(members::removed_at.is_null());
+    let rows: Vec<MemberRow> = if query.limit > 0 {
+        visible
+            .clone()
+            .order(members::id.asc())
+            .offset(*offset)
+            .limit(query.limit)
+            .select(MemberRow::as_select())
+            .load(conn)?
+    } else {
+        Vec::new()
+    };
+    // A short first page is the whole result.
+    let total = if *offset == 0 && (rows.len() as i64) < query.limit {
+        rows.len() as i64
+    } else {
+        visible.count().get_result(conn)?
+    };
+    Ok(Some((rows, total)))
 }
 
 /// The lookup IdPs make most (`userName eq`, `externalId eq`, `id eq`, on a first page): a typed

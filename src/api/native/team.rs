@@ -45,11 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The caller as the domain sees it, if it may do `permission`.
 fn authorize(principal: &Principal, permission: Permission) -> Result<Actor, ApiError> {
-    authorize_actor(principal.actor(), permission)
-}
-
-/// [`authorize`] for an actor already resolved (in another organization, say).
-pub(super) fn authorize_actor(actor: Actor, permission: Permission) -> Result<Actor, ApiError> {
+    let actor = principal.actor();
     if actor.may(permission) {
         Ok(actor)
     } else {
