@@ -232,6 +232,8 @@ async fn accepting_invitations_makes_one_person_of_several_memberships(backend: 
     )
     .unwrap()
     .token;
+    let (_, me) = app.org_call(Method::GET, "/api/v1/token/", &token, None).await;
+    assert_eq!(me["user_id"], user_id, "a member token names the person behind it");
     let (_, list) = app.org_call(Method::GET, "/api/v1/organizations/", &token, None).await;
     let roles: Vec<(&str, &str)> = list
         .as_array()

@@ -28,6 +28,9 @@ pub struct CurrentTokenResponse {
     pub member_id: Option<MemberId>,
     /// That member's role.
     pub role: Option<Role>,
+    /// The registered person the member is (the id other organizations add them by).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<String>,
 }
 
 /// The calling token.
@@ -42,5 +45,6 @@ pub(super) async fn current_token(principal: web::ReqData<Principal>) -> HttpRes
         scopes: p.scopes.iter().map(|s| s.as_str()).collect(),
         member_id: p.member.as_ref().map(|m| m.member_id),
         role: p.member.as_ref().map(|m| m.role),
+        user_id: p.member.and_then(|m| m.user_id),
     })
 }
