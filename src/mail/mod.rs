@@ -60,8 +60,14 @@ impl Mailer for FileMailer {
     fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build(&self.from, mail)?;
         std::fs::create_dir_all(&self.dir).map_err(|e| MailError::Delivery(format!("{}: {e}", self.dir.display())))?;
-        let path = self.dir.join(format!("{}.eml", uuid::Uuid::now_v7()));
-        std::fs::write(&path, message.formatted())
+        // Written aside, then renamed: whoever picks up `*.eml` files never reads half a message.
+        let name = uuid::Uuid::now_v7();
+        let (partial, path) = (
+            self.dir.join(format!("{name}.part")),
+            self.dir.join(format!("{name}.eml")),
+        );
+        std::fs::write(&partial, message.formatted())
+            .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| MailError::Delivery(format!("{}: {e}", path.display())))?;
         tracing::info!(path = %path.display(), "e-mail written to file");
         Ok(())

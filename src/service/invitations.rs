@@ -138,9 +138,19 @@ fn deliver_one(
             }
             e
         };
+        // The organization may have been deleted while the e-mail was on its way: then there is
+        // nothing left to record, and no event to write after its deletion.
+        let (status, retry_at) = match &result {
+            Ok(()) => ("SENT", None),
+            Err(_) if message.attempts >= policy.max_attempts => ("FAILED", None),
+            Err(_) => ("PENDING", Some(now + policy.retry_delay(message.attempts))),
+        };
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if !storage::record_delivery(conn, organization_id, &message.id, status, retry_at, error.as_deref(), now)? {
+            return Ok(Outcome::Dropped);
+        }
         match &result {
             Ok(()) => {
-                storage::record_delivery(conn, organization_id, &message.id, "SENT", None, None, now)?;
                 if let Some(i) = invitation_id {
                     storage::set_invitation_delivery(conn, organization_id, i, "SENT", Some(now))?;
                 }
@@ -149,7 +159,6 @@ fn deliver_one(
             }
             Err(e) if message.attempts >= policy.max_attempts => {
                 let error = e.to_string();
-                storage::record_delivery(conn, organization_id, &message.id, "FAILED", None, Some(&error), now)?;
                 if let Some(i) = invitation_id {
                     storage::set_invitation_delivery(conn, organization_id, i, "FAILED", None)?;
                 }
@@ -161,8 +170,7 @@ fn deliver_one(
                 Ok(Outcome::Failed)
             }
             Err(e) => {
-                let next = now + policy.retry_delay(message.attempts);
-                storage::record_delivery(conn, organization_id, &message.id, "PENDING", Some(next), Some(&e.to_string()), now)?;
+                let next = retry_at.unwrap_or(now);
                 tracing::info!(message_id = %message.id, attempts = message.attempts, retry_at = %next, error = %e, "e-mail delivery will be retried");
                 Ok(Outcome::Retried)
             }

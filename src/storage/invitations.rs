@@ -274,7 +274,7 @@ pub fn claim_due_messages(
 }
 
 /// Records the outcome of a delivery attempt: `SENT`, `FAILED` for good, or `PENDING` again at
-/// `next_attempt_at`.
+/// `next_attempt_at`. False when the message is gone (its organization was deleted meanwhile).
 pub fn record_delivery(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
@@ -283,11 +283,11 @@ pub fn record_delivery(
     next_attempt_at: Option<NaiveDateTime>,
     error: Option<&str>,
     now: NaiveDateTime,
-) -> StorageResult<()> {
+) -> StorageResult<bool> {
     let target = email_outbox::table
         .filter(email_outbox::organization_id.eq(organization_id.to_string()))
         .filter(email_outbox::id.eq(message_id));
-    diesel::update(target)
+    let updated = diesel::update(target)
         .set((
             email_outbox::status.eq(status),
             email_outbox::locked_until.eq(None::<NaiveDateTime>),
@@ -295,6 +295,9 @@ pub fn record_delivery(
             email_outbox::sent_at.eq((status == "SENT").then_some(now)),
         ))
         .execute(conn)?;
+    if updated == 0 {
+        return Ok(false);
+    }
     if let Some(at) = next_attempt_at {
         diesel::update(
             email_outbox::table
@@ -304,5 +307,5 @@ pub fn record_delivery(
         .set(email_outbox::next_attempt_at.eq(at))
         .execute(conn)?;
     }
-    Ok(())
+    Ok(true)
 }
