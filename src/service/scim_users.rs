@@ -176,16 +176,19 @@ const SCIM_ACTOR: Actor = Actor::Integration { scopes: Vec::new() };
 
 /// The addresses a member is found by: every `emails` value and the member's own e-mail.
 fn all_emails(input: &UserInput) -> Vec<String> {
-    let mut out: Vec<String> = input
-        .attributes
+    emails_of(&input.attributes, input.email.as_ref().map(|e| e.as_str()))
+}
+
+fn emails_of(attributes: &Map<String, Value>, email: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = attributes
         .get("emails")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|e| e.get("value").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    if let Some(e) = &input.email {
-        out.push(e.as_str().to_owned());
+    if let Some(e) = email {
+        out.push(e.to_owned());
     }
     out
 }
@@ -248,7 +251,11 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
             }
         };
 
-        storage::set_member_emails(conn, organization_id, id, &all_emails(&input))?;
+        if rehired.is_some() {
+            storage::set_member_emails(conn, organization_id, id, &all_emails(&input))?;
+        } else {
+            storage::add_member_emails(conn, organization_id, id, &all_emails(&input))?;
+        }
         // The state the rule table asks for.
         let registered = rehired
             .as_ref()
@@ -270,7 +277,8 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
             };
             storage::update_member(conn, organization_id, id, &changes, now)?;
         }
-        let member = Member::try_from(storage::find_member(conn, organization_id, id)?)?;
+        let row = storage::find_member(conn, organization_id, id)?;
+        let member = Member::try_from(row.clone())?;
         let mut audit = NewAuditEvent::new(organization_id, event)
             .about(id)
             .with("user_name", input.user_name.as_str());
@@ -282,8 +290,16 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
             audit = audit.with("invitation_id", invitation.to_string());
         }
         storage::insert_audit_event(conn, call.audit, &audit, now)?;
-        let row = storage::find_member(conn, organization_id, id)?;
-        record(conn, row, now)
+        // The invitation does not touch the member row; a new member is in no group yet.
+        if rehired.is_some() {
+            record(conn, row, now)
+        } else {
+            Ok(UserRecord {
+                attributes: attributes_of(&row)?,
+                member: attach_invitation(conn, member, now)?,
+                groups: Vec::new(),
+            })
+        }
     })
 }
 
@@ -323,8 +339,8 @@ fn apply_input(
         }
         ActivePlan::Unchanged | ActivePlan::KeepBlocked => {}
     }
-    let after =
-        Member::try_from(storage::update_member(conn, organization_id, id, &changes, now).map_err(uniqueness)?)?;
+    let after_row = storage::update_member(conn, organization_id, id, &changes, now).map_err(uniqueness)?;
+    let after = Member::try_from(after_row.clone())?;
     storage::set_member_emails(conn, organization_id, id, &all_emails(&input))?;
 
     let profile_changed = before.user_name != after.user_name
@@ -370,8 +386,8 @@ fn apply_input(
             .with("new_status", after.status.as_str());
         storage::insert_audit_event(conn, call.audit, &event, now)?;
     }
-    let row = storage::find_member(conn, organization_id, id)?;
-    record(conn, row, now)
+    // Invitations and events do not touch the member row: the updated one is current.
+    record(conn, after_row, now)
 }
 
 /// `PUT /Users/{id}`.

@@ -508,32 +508,68 @@ fn lookup_by_key(
     Ok(Some(rows))
 }
 
-/// Replaces the set of e-mail addresses a member is found by (lower-cased, deduplicated).
+/// Replaces the set of e-mail addresses a member is found by (lower-cased, deduplicated). Most
+/// updates leave it as it is: then it is only read, not rewritten.
 pub fn set_member_emails(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     member_id: MemberId,
     emails: &[String],
 ) -> StorageResult<()> {
-    let mut sql = Sql::new(conn);
-    sql.push("DELETE FROM member_emails WHERE organization_id = ");
-    sql.text(organization_id.to_string());
-    sql.push(" AND member_id = ");
-    sql.text(member_id.to_string());
-    sql.execute(conn)?;
-    let mut values: Vec<String> = emails
+    use super::schema::member_emails;
+    let wanted = email_keys(emails);
+    let mut stored: Vec<String> = member_emails::table
+        .filter(member_emails::organization_id.eq(organization_id.to_string()))
+        .filter(member_emails::member_id.eq(member_id.to_string()))
+        .select(member_emails::value_ci)
+        .load(conn)?;
+    stored.sort();
+    if stored == wanted {
+        return Ok(());
+    }
+    diesel::delete(
+        member_emails::table
+            .filter(member_emails::organization_id.eq(organization_id.to_string()))
+            .filter(member_emails::member_id.eq(member_id.to_string())),
+    )
+    .execute(conn)?;
+    insert_email_keys(conn, organization_id, member_id, &wanted)
+}
+
+/// The addresses a member is found by, for a member that has none yet (just created).
+pub fn add_member_emails(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    emails: &[String],
+) -> StorageResult<()> {
+    insert_email_keys(conn, organization_id, member_id, &email_keys(emails))
+}
+
+/// Addresses as they are looked up: trimmed, lower-cased, sorted, each once.
+fn email_keys(emails: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = emails
         .iter()
         .map(|e| e.trim().to_lowercase())
         .filter(|e| !e.is_empty())
         .collect();
-    values.sort();
-    values.dedup();
-    if values.is_empty() {
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn insert_email_keys(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    keys: &[String],
+) -> StorageResult<()> {
+    if keys.is_empty() {
         return Ok(());
     }
     let mut sql = Sql::new(conn);
     sql.push("INSERT INTO member_emails (member_id, organization_id, value_ci) VALUES ");
-    for (i, v) in values.iter().enumerate() {
+    for (i, v) in keys.iter().enumerate() {
         sql.push(if i == 0 { "(" } else { ", (" });
         sql.text(member_id.to_string()).push(", ");
         sql.text(organization_id.to_string()).push(", ");

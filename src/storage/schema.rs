@@ -155,6 +155,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    member_emails (organization_id, member_id, value_ci) {
+        member_id -> Text,
+        organization_id -> Text,
+        value_ci -> Text,
+    }
+}
+
 diesel::joinable!(members -> organizations (organization_id));
 diesel::joinable!(group_memberships -> member_groups (group_id));
 diesel::joinable!(group_memberships -> members (member_id));
