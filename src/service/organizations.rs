@@ -437,6 +437,9 @@ fn add_person_in(
                 ..MemberChanges::default()
             };
             storage::update_member(conn, organization_id, id, &changes, now).map_err(team::unique_conflict)?;
+            // Back with the role given: no group membership of a cancelled invitation lingers to
+            // contradict it.
+            storage::remove_member_from_all_groups(conn, organization_id, id)?;
             id
         }
         Some(row) if row.user_id.as_deref() == Some(user_id.as_str()) => {
