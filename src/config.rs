@@ -84,8 +84,23 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "1000",
         "largest SCIM page (count) and Bulk operation count",
     ),
+    (
+        "group_roles",
+        "(none)",
+        "groups that give a role by displayName, e.g. `Admins=ADMINISTRATOR, Traders=MARKET`",
+    ),
     ("db_pool_size", "8", "database connections per instance"),
+    (
+        "db_pool_timeout_ms",
+        "1000",
+        "longest wait for a database connection; past it (the database down or overloaded) a request gets 503 with Retry-After",
+    ),
     ("max_body_bytes", "1048576", "largest request body accepted"),
+    (
+        "body_timeout_ms",
+        "15000",
+        "longest time a client may take to send its request body (past it: 408)",
+    ),
     ("workers", "number of cores", "HTTP worker threads"),
     ("log_format", "text", "text or json"),
     ("log_level", "info", "tracing filter, e.g. info or roster=debug,info"),
@@ -149,7 +164,11 @@ pub struct Settings {
     /// Group displayName (lower case) → the role it gives its members.
     pub group_roles: Vec<(String, crate::domain::Role)>,
     pub db_pool_size: u32,
+    /// Longest wait for a pooled connection before a request is answered 503.
+    pub db_pool_timeout: std::time::Duration,
     pub max_body_bytes: usize,
+    /// Longest time a client may take to send its body.
+    pub body_timeout: std::time::Duration,
     pub workers: usize,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -318,8 +337,14 @@ impl SettingsSources {
         })?;
         let scim_max_results = parse("scim_max_results").or("1000", |v| int_in(v, 10, 100_000))?;
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
+        let db_pool_timeout = parse("db_pool_timeout_ms")
+            .or("1000", |v| int_in(v, 50, 600_000))
+            .map(|ms| std::time::Duration::from_millis(ms as u64))?;
         let max_body_bytes =
             parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
+        let body_timeout = parse("body_timeout_ms")
+            .or("15000", |v| int_in(v, 100, 3_600_000))
+            .map(|ms| std::time::Duration::from_millis(ms as u64))?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -353,7 +378,9 @@ impl SettingsSources {
             scim_max_results,
             group_roles,
             db_pool_size,
+            db_pool_timeout,
             max_body_bytes,
+            body_timeout,
             workers,
             log_format,
             log_level,

@@ -66,6 +66,7 @@ impl Application {
             HttpServer::new(move || {
                 App::new()
                     .wrap(actix_web::middleware::from_fn(api::scim::normalize_path))
+                    .wrap(actix_web::middleware::from_fn(api::guard::guard_requests))
                     .wrap(TracingLogger::<RedactedRootSpan>::new())
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::PayloadConfig::new(max_body))
@@ -111,6 +112,7 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, TokenSign
         settings,
         &PoolSettings {
             max_size: settings.db_pool_size,
+            connect_timeout: settings.db_pool_timeout,
             ..PoolSettings::default()
         },
     )

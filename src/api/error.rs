@@ -73,9 +73,15 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS));
+        }
         response.json(self)
     }
 }
+
+/// What a 503 (the database unavailable) asks a client to wait before retrying, in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "2";
 
 /// Unexpected failures are logged with their whole chain and shown as a generic message.
 pub fn log_internal(err: &(dyn std::error::Error + 'static)) {
@@ -109,7 +115,7 @@ impl From<ServiceError> for ApiError {
                 "precondition_failed",
                 "the member has changed since that version",
             ),
-            ServiceError::Storage(StorageError::Pool(e)) => {
+            ServiceError::Storage(e) if e.is_unavailable() => {
                 log_internal(&e);
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod invitations;
 pub mod logging;

@@ -19,7 +19,7 @@ impl From<ServiceError> for ScimError {
             ServiceError::PreconditionFailed => {
                 ScimError::new(412, None, "the resource has changed since that version (If-Match)")
             }
-            ServiceError::Storage(StorageError::Pool(e)) => {
+            ServiceError::Storage(e) if e.is_unavailable() => {
                 log_chain(&e);
                 ScimError::new(503, None, "the database is unavailable; retry later")
             }

@@ -65,6 +65,9 @@ pub fn parse(raw: &str, schema: &ResourceSchema) -> Result<ScimFilter, ScimError
     if raw.len() > MAX_FILTER_LEN {
         return Err(invalid(format!("filter longer than {MAX_FILTER_LEN} bytes")));
     }
+    if raw.contains('\0') {
+        return Err(invalid("a filter cannot contain a NUL character"));
+    }
     let normalised = normalise(raw);
     let parsed: Filter = normalised
         .parse()
@@ -303,6 +306,11 @@ fn typed(resolved: &Resolved, op: Op, value: &CompValue) -> Result<Value, ScimEr
     .and_then(|v| {
         if leaf.ty == AttrType::Boolean && !matches!(op, Op::Eq | Op::Ne) {
             Err(invalid(format!("{name} is a boolean: only eq, ne and pr apply")))
+        } else if leaf.ty == AttrType::DateTime && matches!(op, Op::Co | Op::Sw | Op::Ew) {
+            // RFC 7644 §3.4.2.2 defines co, sw and ew on strings; a point in time has no substring.
+            Err(invalid(format!(
+                "{name} is a dateTime: eq, ne, gt, ge, lt, le and pr apply, not co, sw or ew"
+            )))
         } else if matches!(v, Value::Null) && !matches!(op, Op::Eq | Op::Ne) {
             Err(invalid("null compares with eq or ne only"))
         } else {

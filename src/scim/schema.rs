@@ -466,11 +466,15 @@ impl ResourceSchema {
 pub fn split_urn<'a>(path: &'a str, schemas: &[&str]) -> (Option<&'a str>, &'a str) {
     let candidates = schemas.iter().copied().chain([ENTRA_GROUP_SCHEMA]);
     for urn in candidates {
-        if path.len() > urn.len() + 1
-            && path[..urn.len()].eq_ignore_ascii_case(urn)
-            && path.as_bytes()[urn.len()] == b':'
+        // `get` rather than indexing: a multi-byte character may straddle the URN's length, and
+        // user input must never make a slice panic. After an ASCII `:` the rest starts on a
+        // character boundary.
+        if let Some(prefix) = path.get(..urn.len())
+            && prefix.eq_ignore_ascii_case(urn)
+            && path.as_bytes().get(urn.len()) == Some(&b':')
+            && path.len() > urn.len() + 1
         {
-            return (Some(&path[..urn.len()]), &path[urn.len() + 1..]);
+            return (Some(prefix), &path[urn.len() + 1..]);
         }
     }
     (None, path)

@@ -640,7 +640,7 @@ pub fn leave_organization(db: &Database, caller: &Caller, organization_id: Organ
                 "an integration token is not a member: there is nothing to leave".into(),
             ));
         };
-        let member = team::load_member(conn, organization_id, member_id)?;
+        let member = team::lock_member(conn, organization_id, member_id)?;
         remove_member_in(conn, &member, events::MEMBER_LEAVE, &acting.context)
     })
 }

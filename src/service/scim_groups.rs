@@ -120,9 +120,24 @@ fn attributes_of(row: &GroupRow) -> Result<Map<String, Value>, StorageError> {
 }
 
 fn load_row(conn: &mut DbConnection, organization_id: OrganizationId, id: &str) -> ScimResult<(GroupId, GroupRow)> {
+    group_row(conn, organization_id, id, storage::find_group)
+}
+
+/// [`load_row`] for a change: the group stays locked until the transaction ends, so overlapping
+/// changes of one group (and `If-Match`) apply one after the other.
+fn lock_row(conn: &mut DbConnection, organization_id: OrganizationId, id: &str) -> ScimResult<(GroupId, GroupRow)> {
+    group_row(conn, organization_id, id, storage::lock_group)
+}
+
+fn group_row(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: &str,
+    read: fn(&mut DbConnection, OrganizationId, GroupId) -> Result<GroupRow, StorageError>,
+) -> ScimResult<(GroupId, GroupRow)> {
     let not_found = || ScimError::not_found(format!("Group {id} not found"));
     let group_id: GroupId = id.parse().map_err(|_| not_found())?;
-    match storage::find_group(conn, organization_id, group_id) {
+    match read(conn, organization_id, group_id) {
         Ok(row) => Ok((group_id, row)),
         Err(StorageError::NotFound) => Err(not_found()),
         Err(e) => Err(e.into()),
@@ -277,7 +292,7 @@ pub fn replace_group(
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let (group_id, row) = load_row(conn, organization_id, id)?;
+        let (group_id, row) = lock_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
         let before = storage::find_role_binding(conn, organization_id, group_id)?;
         let mut delta = MemberDelta::default();
@@ -364,7 +379,7 @@ pub fn patch_group(
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let (group_id, row) = load_row(conn, organization_id, id)?;
+        let (group_id, row) = lock_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
         let mut delta = MemberDelta::default();
         let mut own_ops = Vec::new();
@@ -502,7 +517,7 @@ pub fn delete_group(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Opti
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let (group_id, row) = load_row(conn, organization_id, id)?;
+        let (group_id, row) = lock_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
         let binding = storage::find_role_binding(conn, organization_id, group_id)?;
         let former: Vec<MemberId> = storage::clear_group_members(conn, organization_id, group_id)?
@@ -566,7 +581,7 @@ pub fn bind_group_role(
 ) -> Result<Option<Role>, ServiceError> {
     db.write(|conn| {
         let now = crate::domain::now();
-        let group = match storage::find_group(conn, organization_id, group_id) {
+        let group = match storage::lock_group(conn, organization_id, group_id) {
             Err(StorageError::NotFound) => return Err(ServiceError::NotFound("group")),
             other => other?,
         };

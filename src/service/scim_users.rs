@@ -46,9 +46,24 @@ fn attributes_of(row: &MemberRow) -> Result<Map<String, Value>, StorageError> {
 
 /// The SCIM-visible member, or 404 (deleted through SCIM, or a cancelled invitation).
 fn load_row(conn: &mut DbConnection, organization_id: OrganizationId, id: &str) -> ScimResult<MemberRow> {
+    visible_row(conn, organization_id, id, storage::find_member)
+}
+
+/// [`load_row`] for a change: locked until the transaction ends, so the version checked against
+/// `If-Match` and the attributes a PATCH starts from are still current when the change is written.
+fn lock_row(conn: &mut DbConnection, organization_id: OrganizationId, id: &str) -> ScimResult<MemberRow> {
+    visible_row(conn, organization_id, id, storage::lock_member)
+}
+
+fn visible_row(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: &str,
+    read: fn(&mut DbConnection, OrganizationId, MemberId) -> Result<MemberRow, StorageError>,
+) -> ScimResult<MemberRow> {
     let not_found = || ScimError::not_found(format!("User {id} not found"));
     let member_id: MemberId = id.parse().map_err(|_| not_found())?;
-    match storage::find_member(conn, organization_id, member_id) {
+    match read(conn, organization_id, member_id) {
         Ok(row) if row.scim_deleted_at.is_none() && row.removed_at.is_none() => Ok(row),
         Ok(_) | Err(StorageError::NotFound) => Err(not_found()),
         Err(e) => Err(e.into()),
@@ -399,7 +414,7 @@ pub fn replace_user(
     if_match: Option<&str>,
 ) -> ScimResult<UserRecord> {
     db.write(|conn| {
-        let row = load_row(conn, call.organization_id, id)?;
+        let row = lock_row(conn, call.organization_id, id)?;
         check_version(if_match, row.version)?;
         apply_input(conn, call, row, input)
     })
@@ -415,7 +430,7 @@ pub fn patch_user(
     if_match: Option<&str>,
 ) -> ScimResult<UserRecord> {
     db.write(|conn| {
-        let row = load_row(conn, call.organization_id, id)?;
+        let row = lock_row(conn, call.organization_id, id)?;
         check_version(if_match, row.version)?;
         let member = Member::try_from(row.clone())?;
         let current = patchable(&member, &attributes_of(&row)?);
@@ -430,7 +445,7 @@ pub fn patch_user(
 pub fn delete_user(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Option<&str>) -> ScimResult<()> {
     let organization_id = call.organization_id;
     db.write(|conn| {
-        let row = load_row(conn, organization_id, id)?;
+        let row = lock_row(conn, organization_id, id)?;
         check_version(if_match, row.version)?;
         let now = crate::domain::now();
         let member = Member::try_from(row)?;

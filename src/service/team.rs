@@ -171,7 +171,21 @@ pub(crate) fn load_member(
     organization_id: OrganizationId,
     id: MemberId,
 ) -> ServiceResult<Member> {
-    match storage::find_member(conn, organization_id, id) {
+    listed(storage::find_member(conn, organization_id, id))
+}
+
+/// [`load_member`] for a change: the member stays locked until the transaction ends, so two
+/// overlapping changes of one member apply one after the other (see `storage::lock_member`).
+pub(crate) fn lock_member(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+) -> ServiceResult<Member> {
+    listed(storage::lock_member(conn, organization_id, id))
+}
+
+fn listed(found: Result<storage::MemberRow, StorageError>) -> ServiceResult<Member> {
+    match found {
         Ok(row) => {
             let member = Member::try_from(row)?;
             if member.removed {
@@ -344,7 +358,7 @@ pub fn invite_member(
                 id
             }
         };
-        let member = load_member(conn, organization_id, member_id)?;
+        let member = lock_member(conn, organization_id, member_id)?;
         storage::set_member_emails(conn, organization_id, member_id, &[invite.email.as_str().to_owned()])?;
         let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
         let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE)
@@ -463,7 +477,7 @@ pub fn resend_invitation(
 ) -> ServiceResult<Member> {
     db.write(|conn| {
         let now = crate::domain::now();
-        let member = load_member(conn, organization_id, id)?;
+        let member = lock_member(conn, organization_id, id)?;
         check_pending(member.status, "resent").map_err(refused)?;
         storage::close_open_invitations(conn, organization_id, id, "SUPERSEDED", now)?;
         let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
@@ -484,7 +498,7 @@ pub fn cancel_invitation(
 ) -> ServiceResult<()> {
     db.write(|conn| {
         let now = crate::domain::now();
-        let member = load_member(conn, organization_id, id)?;
+        let member = lock_member(conn, organization_id, id)?;
         check_pending(member.status, "cancelled").map_err(refused)?;
         storage::close_open_invitations(conn, organization_id, id, "CANCELLED", now)?;
         let changes = MemberChanges {
@@ -544,7 +558,7 @@ pub(crate) fn update_member_in(
     }
     {
         let now = crate::domain::now();
-        let member = load_member(conn, organization_id, id)?;
+        let member = lock_member(conn, organization_id, id)?;
         let status_change = match update.status {
             Some(requested) => decide_status_change(member.status, requested).map_err(refused)?,
             None => StatusChange::Unchanged,
@@ -678,7 +692,7 @@ pub fn deactivate_member(
 ) -> ServiceResult<Member> {
     db.write(|conn| {
         let now = crate::domain::now();
-        let member = load_member(conn, organization_id, id)?;
+        let member = lock_member(conn, organization_id, id)?;
         check_deactivation(member.status).map_err(refused)?;
         if member.role == Role::Administrator && !actor.may(Permission::ManageAdministrators) {
             return Err(ServiceError::Forbidden(
@@ -717,7 +731,7 @@ pub fn change_lifecycle(
     }
     db.write(|conn| {
         let now = crate::domain::now();
-        let member = load_member(conn, organization_id, id)?;
+        let member = lock_member(conn, organization_id, id)?;
         let registered = member.user_id.is_some() || member.verified_at.is_some();
         let next = decide_lifecycle(member.status, registered, action).map_err(refused)?;
         if member.role == Role::Administrator && !actor.may(Permission::ManageAdministrators) {

@@ -46,6 +46,35 @@ impl From<DieselError> for StorageError {
 }
 
 impl StorageError {
+    /// True when the database cannot be reached or is going away (no connection from the pool in
+    /// time, a connection lost, a server shutting down, SQLite busy past its timeout): a client
+    /// should retry later, and nothing was written.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StorageError::Pool(_) | StorageError::Connection(_) => true,
+            StorageError::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StorageError::Query(DieselError::BrokenTransactionManager) => true,
+            StorageError::Query(DieselError::DatabaseError(_, info)) => {
+                let message = info.message();
+                // PostgreSQL's class 57 (operator intervention) and SQLite's busy lock, which
+                // diesel reports without a kind of their own.
+                [
+                    "terminating connection due to administrator command",
+                    "the database system is shutting down",
+                    "the database system is starting up",
+                    "the database system is in recovery mode",
+                    "server closed the connection unexpectedly",
+                    "no connection to the server",
+                    "database is locked",
+                    "database is busy",
+                ]
+                .iter()
+                .any(|known| message.contains(known))
+            }
+            _ => false,
+        }
+    }
+
     /// True when a unique index on `column` refused the write (works with both backends' messages).
     pub fn is_unique_on(&self, column: &str) -> bool {
         matches!(self, StorageError::UniqueViolation { constraint } if constraint.contains(column))

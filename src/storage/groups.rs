@@ -36,6 +36,24 @@ pub fn find_group(conn: &mut DbConnection, organization_id: OrganizationId, id: 
         .first(conn)?)
 }
 
+/// Reads a group in order to change it; locked on PostgreSQL until the transaction ends (see
+/// [`super::lock_member`]).
+pub fn lock_group(conn: &mut DbConnection, organization_id: OrganizationId, id: GroupId) -> StorageResult<GroupRow> {
+    // `as_select` is typed by its backend, so the query is written once per arm.
+    macro_rules! query {
+        () => {
+            member_groups::table
+                .filter(member_groups::organization_id.eq(organization_id.to_string()))
+                .filter(member_groups::id.eq(id.to_string()))
+                .select(GroupRow::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(pg) => query!().for_no_key_update().first(pg)?,
+        DbConnection::Sqlite(lite) => query!().first(lite)?,
+    })
+}
+
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = member_groups)]
 pub struct GroupChanges {

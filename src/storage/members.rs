@@ -116,6 +116,26 @@ pub fn find_member(conn: &mut DbConnection, organization_id: OrganizationId, id:
         .first(conn)?)
 }
 
+/// Reads a member in order to change it. On PostgreSQL the row stays locked (`FOR NO KEY UPDATE`)
+/// until the transaction ends, so overlapping read-modify-writes of one member queue instead of
+/// overwriting each other (READ COMMITTED alone lets the later commit erase the earlier one). On
+/// SQLite the write transaction already holds the database's only write lock.
+pub fn lock_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> StorageResult<MemberRow> {
+    // `as_select` is typed by its backend, so the query is written once per arm.
+    macro_rules! query {
+        () => {
+            members::table
+                .filter(members::organization_id.eq(organization_id.to_string()))
+                .filter(members::id.eq(id.to_string()))
+                .select(MemberRow::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(pg) => query!().for_no_key_update().first(pg)?,
+        DbConnection::Sqlite(lite) => query!().first(lite)?,
+    })
+}
+
 /// Case-insensitive lookup on the `(organization_id, user_name_ci)` unique index.
 pub fn find_member_by_user_name(
     conn: &mut DbConnection,

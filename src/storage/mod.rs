@@ -24,8 +24,8 @@ pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings,
 pub use error::StorageError;
 pub use groups::{
     GroupChanges, GroupRow, add_group_members, clear_group_members, delete_group, find_group, groups_of_member,
-    groups_of_members, insert_group, list_group_members, remove_group_members, remove_member_from_all_groups,
-    search_groups, touch_group,
+    groups_of_members, insert_group, list_group_members, lock_group, remove_group_members,
+    remove_member_from_all_groups, search_groups, touch_group,
 };
 pub use invitations::{
     InvitationRow, OutboxRow, claim_due_messages, close_open_invitations, find_invitation,
@@ -36,7 +36,7 @@ pub use invitations::{
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, MemberSort, NewMember, add_member_emails, count_active_administrators,
     find_member, find_member_by_email, find_member_by_phone, find_member_by_user, find_member_by_user_name,
-    find_members_matching, insert_member, insert_members, list_members, search_members, set_member_emails,
+    find_members_matching, insert_member, insert_members, list_members, lock_member, search_members, set_member_emails,
     touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};

@@ -104,6 +104,27 @@ pub enum Affected<'a> {
     GroupMembers(GroupId),
 }
 
+/// ` AND m.id IN (…)`: the members of `chunk`, or of the group.
+fn push_affected(sql: &mut Sql, affected: &Affected<'_>, chunk: &[String]) {
+    match affected {
+        Affected::Members(_) => {
+            sql.push(" AND m.id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(id.clone());
+            }
+            sql.push(")");
+        }
+        Affected::GroupMembers(group) => {
+            sql.push(" AND m.id IN (SELECT gm2.member_id FROM group_memberships gm2 WHERE gm2.group_id = ");
+            sql.text(group.to_string());
+            sql.push(")");
+        }
+    }
+}
+
 /// Recomputes the role of the affected members whose role comes, or now would come, from groups;
 /// writes the changes and a `team_member.modify` event per changed member naming `cause`.
 /// Returns how many members changed. Three statements per role at most, however many members.
@@ -141,29 +162,25 @@ pub fn recompute_roles(
         if matches!(affected, Affected::Members(_)) && chunk.is_empty() {
             break;
         }
+        if matches!(conn, DbConnection::Postgres(_)) {
+            // Lock the members first, in one order, and read their groups in a later statement:
+            // under READ COMMITTED that statement then sees every membership committed by a
+            // concurrent change of these members, so two group changes cannot each compute a role
+            // from half of the memberships and the later one overwrite the other.
+            let mut lock = Sql::new(conn);
+            lock.push("SELECT m.id FROM members m WHERE m.organization_id = ");
+            lock.text(organization_id.to_string());
+            push_affected(&mut lock, &affected, chunk);
+            lock.push(" ORDER BY m.id FOR NO KEY UPDATE");
+            lock.execute(conn)?;
+        }
         let mut sql = Sql::new(conn);
         // The subquery names the organization so that it walks the (organization_id, member_id) index.
         sql.push("SELECT m.id AS id, m.role AS role, m.role_from_groups AS role_from_groups, (SELECT b.role FROM group_memberships gm JOIN group_role_bindings b ON b.group_id = gm.group_id WHERE gm.organization_id = m.organization_id AND gm.member_id = m.id ORDER BY ");
         sql.push(RANK);
         sql.push(" DESC LIMIT 1) AS best FROM members m WHERE m.organization_id = ");
         sql.text(organization_id.to_string());
-        match &affected {
-            Affected::Members(_) => {
-                sql.push(" AND m.id IN (");
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.text(id.clone());
-                }
-                sql.push(")");
-            }
-            Affected::GroupMembers(group) => {
-                sql.push(" AND m.id IN (SELECT gm2.member_id FROM group_memberships gm2 WHERE gm2.group_id = ");
-                sql.text(group.to_string());
-                sql.push(")");
-            }
-        }
+        push_affected(&mut sql, &affected, chunk);
         changes.extend(sql.load::<Change>(conn)?);
     }
     // Only members whose role is (or becomes) group-owned change; a directly set role stays.

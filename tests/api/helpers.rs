@@ -92,6 +92,16 @@ impl TestDb {
         }
     }
 
+    /// A fresh PostgreSQL schema reached through `proxy` (the schema itself is made and dropped
+    /// directly), so that a test can cut the database away from the server.
+    pub fn create_through(backend: Backend, proxy: &PgProxy) -> TestDb {
+        assert_eq!(backend, Backend::Postgres, "only PostgreSQL goes through a proxy");
+        let mut db = TestDb::create(backend);
+        let direct = db.url.to_string_unredacted();
+        db.url = DatabaseUrl::parse(&with_host(&direct, &proxy.address.to_string())).expect("valid URL");
+        db
+    }
+
     pub fn open(&self) -> Database {
         Database::open(&self.url, &PoolSettings::default()).expect("open the test database")
     }
@@ -212,5 +222,93 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.get(self.url(path)).bearer_auth(&self.token)
+    }
+}
+
+/// `url` with its `host:port` replaced.
+fn with_host(url: &str, host: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), rest),
+    };
+    let tail = rest.find(['/', '?']).map(|i| &rest[i..]).unwrap_or("");
+    format!("{scheme}://{userinfo}{host}{tail}")
+}
+
+/// The upstream PostgreSQL's `host:port`, from the test URL.
+fn postgres_upstream() -> String {
+    let base = postgres_base_url().expect("PostgreSQL URL");
+    let rest = base.split_once("://").map(|(_, r)| r).unwrap_or(&base);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    let host = rest.split(['/', '?']).next().unwrap_or("127.0.0.1:5432");
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection closed, new ones
+/// refused, as when the server is stopped) and restore on the same port.
+pub struct PgProxy {
+    pub address: std::net::SocketAddr,
+    upstream: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl PgProxy {
+    pub async fn start() -> PgProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let proxy = PgProxy {
+            address: listener.local_addr().unwrap(),
+            upstream: postgres_upstream(),
+            tasks: Default::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Closes every connection and stops accepting.
+    pub async fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    /// Accepts connections again on the same address.
+    pub async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .expect("rebind the proxy");
+        self.serve(listener);
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 }

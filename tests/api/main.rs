@@ -10,6 +10,7 @@ mod health;
 mod invitations;
 mod mapping;
 mod organizations;
+mod safety;
 mod scim;
 mod smtp;
 mod storage;

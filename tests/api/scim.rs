@@ -11,12 +11,12 @@ const SCIM: &str = "application/scim+json";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 impl TestApp {
-    async fn scim(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn scim(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.scim_with(method, path, body, &self.token, &[("accept", SCIM)])
             .await
     }
 
-    async fn scim_with(
+    pub(crate) async fn scim_with(
         &self,
         method: Method,
         path: &str,
@@ -42,7 +42,7 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn create_user(&self, user_name: &str, extra: Value) -> Value {
+    pub(crate) async fn create_user(&self, user_name: &str, extra: Value) -> Value {
         let mut body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
             "userName": user_name,
@@ -64,7 +64,7 @@ impl TestApp {
         body
     }
 
-    async fn patch(&self, path: &str, operations: Value) -> (StatusCode, Value) {
+    pub(crate) async fn patch(&self, path: &str, operations: Value) -> (StatusCode, Value) {
         self.scim(
             Method::PATCH,
             path,

@@ -58,6 +58,9 @@ impl ResponseError for ScimError {
         if self.status == 401 {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if self.status == 503 {
+            response.insert_header(("Retry-After", crate::api::error::RETRY_AFTER_SECONDS));
+        }
         response
             .insert_header(ContentType(SCIM_CONTENT_TYPE.parse().expect("valid media type")))
             .body(self.to_json().to_string())
