@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod fuzz;
 mod health;
 mod invitations;
 mod mapping;
