@@ -10,7 +10,10 @@ pub const ACCEPT_URL_PLACEHOLDER: &str = "{{accept_url}}";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InvitationState {
-    /// Open and not expired (its e-mail may still be on its way).
+    /// Open and not expired, its e-mail not delivered yet (waiting for the worker, or for a mail
+    /// server that refused or could not be reached; retried with backoff).
+    Queued,
+    /// Open and not expired, its e-mail handed to the mail server.
     Sent,
     /// Open, but past its expiry: resend it.
     Expired,
@@ -33,7 +36,8 @@ impl InvitationSummary {
             "ACCEPTED" => InvitationState::Accepted,
             "SENT" if delivery_status == "FAILED" => InvitationState::DeliveryFailed,
             "SENT" if expires_at <= now => InvitationState::Expired,
-            "SENT" => InvitationState::Sent,
+            "SENT" if delivery_status == "SENT" => InvitationState::Sent,
+            "SENT" => InvitationState::Queued,
             _ => InvitationState::Cancelled,
         };
         Self { state, expires_at }
@@ -108,5 +112,21 @@ mod tests {
         assert!(mail.html.contains("A&amp;B &lt;Corp&gt;"));
         assert!(mail.text.contains(ACCEPT_URL_PLACEHOLDER) && mail.html.contains(ACCEPT_URL_PLACEHOLDER));
         assert!(mail.subject.contains("A&B <Corp>"));
+    }
+
+    #[test]
+    fn an_invitation_reads_sent_only_once_its_e_mail_left() {
+        let now = crate::domain::now();
+        let later = now + chrono::Duration::hours(1);
+        let state = |status, delivery| InvitationSummary::at(status, delivery, later, now).state;
+        assert_eq!(state("SENT", "PENDING"), InvitationState::Queued);
+        assert_eq!(state("SENT", "SENT"), InvitationState::Sent);
+        assert_eq!(state("SENT", "FAILED"), InvitationState::DeliveryFailed);
+        assert_eq!(state("ACCEPTED", "SENT"), InvitationState::Accepted);
+        assert_eq!(state("REVOKED", "PENDING"), InvitationState::Cancelled);
+        assert_eq!(
+            InvitationSummary::at("SENT", "PENDING", now, later).state,
+            InvitationState::Expired
+        );
     }
 }

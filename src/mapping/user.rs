@@ -264,6 +264,7 @@ pub fn render_user(view: &UserView<'_>) -> Value {
 
 fn invitation_state(s: InvitationState) -> &'static str {
     match s {
+        InvitationState::Queued => "QUEUED",
         InvitationState::Sent => "SENT",
         InvitationState::Expired => "EXPIRED",
         InvitationState::Accepted => "ACCEPTED",

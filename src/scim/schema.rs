@@ -263,7 +263,7 @@ pub const ROSTER_USER_ATTRIBUTES: &[AttrDef] = &[
     )),
     read_only(canonical(
         string("invitationStatus", "The latest invitation's state."),
-        &["SENT", "EXPIRED", "ACCEPTED", "CANCELLED", "DELIVERY_FAILED"],
+        &["QUEUED", "SENT", "EXPIRED", "ACCEPTED", "CANCELLED", "DELIVERY_FAILED"],
     )),
     read_only(attr(
         "lastLogin",
@@ -295,19 +295,26 @@ pub const GROUP_ATTRIBUTES: &[AttrDef] = &[
     )),
 ];
 
-pub const ROSTER_GROUP_ATTRIBUTES: &[AttrDef] = &[canonical(
-    string(
-        "role",
-        "The roster role this group gives its members (the highest-ranked role-bound group wins).",
+pub const ROSTER_GROUP_ATTRIBUTES: &[AttrDef] = &[
+    canonical(
+        string(
+            "role",
+            "The roster role this group gives its members (the highest-ranked role-bound group wins).",
+        ),
+        &[
+            "VIEWER",
+            "MARKET",
+            "CHECKER",
+            "NON_TRANSACTIONAL_ADMIN",
+            "ADMINISTRATOR",
+        ],
     ),
-    &[
-        "VIEWER",
-        "MARKET",
-        "CHECKER",
-        "NON_TRANSACTIONAL_ADMIN",
-        "ADMINISTRATOR",
-    ],
-)];
+    read_only(case_exact(multi(string(
+        "ignoredMembers",
+        "In the answer to a write: member values of the request that name no User of the organization, \
+         left out of the group (and recorded in the audit event).",
+    )))),
+];
 
 /// Attributes every resource has (RFC 7643 §3.1).
 pub const COMMON_ATTRIBUTES: &[AttrDef] = &[

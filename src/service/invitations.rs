@@ -199,6 +199,46 @@ impl From<StorageError> for InvitationError {
     }
 }
 
+/// A person invited by their id (without their profile) shares it by accepting: their address
+/// becomes the member's e-mail and userName, with their name. When another member of the
+/// organization already holds that address or userName, the member keeps its placeholder rather
+/// than failing the acceptance.
+fn share_profile(
+    conn: &mut storage::DbConnection,
+    member: &Member,
+    address: &str,
+    now: NaiveDateTime,
+) -> Result<Member, InvitationError> {
+    let Ok(email) = crate::domain::Email::parse(address) else {
+        return Ok(member.clone());
+    };
+    let person = match member.user_id {
+        Some(user_id) => storage::find_user(conn, user_id)?,
+        None => None,
+    };
+    let user_name = crate::domain::UserName::from(&email);
+    let changes = MemberChanges {
+        user_name: Some(user_name.as_str().to_owned()),
+        user_name_ci: Some(user_name.key()),
+        email: Some(Some(email.as_str().to_owned())),
+        email_ci: Some(Some(email.key())),
+        first_name: Some(person.as_ref().and_then(|p| p.first_name.clone())),
+        last_name: Some(person.as_ref().and_then(|p| p.last_name.clone())),
+        ..MemberChanges::default()
+    };
+    // A savepoint: a unique-index refusal undoes this step only, not the acceptance.
+    let shared = diesel::Connection::transaction(conn, |c| {
+        let row = storage::update_member(c, member.organization_id, member.id, &changes, now)?;
+        storage::set_member_emails(c, member.organization_id, member.id, &[email.as_str().to_owned()])?;
+        Ok::<_, StorageError>(row)
+    });
+    match shared {
+        Ok(row) => Ok(Member::try_from(row)?),
+        Err(StorageError::UniqueViolation { .. }) => Ok(member.clone()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What the acceptance page shows.
 #[derive(Debug, Clone)]
 pub struct InvitationView {
@@ -296,7 +336,10 @@ pub fn accept_invitation(
             verified_at: Some(Some(now)),
             ..MemberChanges::default()
         };
-        let updated = Member::try_from(storage::update_member(conn, organization_id, member_id, &changes, now)?)?;
+        let mut updated = Member::try_from(storage::update_member(conn, organization_id, member_id, &changes, now)?)?;
+        if updated.email.is_none() {
+            updated = share_profile(conn, &updated, &invitation.email, now)?;
+        }
         let context = AuditContext {
             actor: user_id.to_string(),
             actor_member_id: Some(member_id),

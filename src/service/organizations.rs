@@ -248,8 +248,9 @@ pub fn create_organization_for(db: &Database, caller: &Caller, name: &str) -> Se
             organization.id,
             &user,
             Role::Administrator,
-            true,
+            Joining::Direct { active: true },
             Some(member_id),
+            &caller.actor,
             &context,
         )?;
         Ok(Membership {
@@ -395,24 +396,39 @@ pub fn organization_users(
     })
 }
 
-/// Makes the registered person `user` a member of the organization with `role`, ACTIVE or
-/// INACTIVE. A membership they left (or a cancelled invitation to their address) comes back under
-/// its old id; a current one is a conflict.
+/// How a registered person joins an organization.
+#[derive(Debug, Clone, Copy)]
+pub enum Joining {
+    /// At once, ACTIVE or INACTIVE: the caller already shares an organization with the person (or
+    /// the person creates the organization).
+    Direct { active: bool },
+    /// With their consent: PENDING, with an invitation to their address that they accept. Nothing
+    /// of their profile is shown to the organization until then.
+    Invited { policy: team::InvitationPolicy },
+}
+
+/// Makes the registered person `user` a member of the organization with `role`, as `joining`
+/// says. A membership they left (or a cancelled invitation to their address) comes back under its
+/// old id; a current one is a conflict.
+#[allow(clippy::too_many_arguments)]
 fn add_person_in(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     user: &storage::UserRow,
     role: Role,
-    active: bool,
+    joining: Joining,
     new_id: Option<MemberId>,
+    actor: &Actor,
     context: &AuditContext,
 ) -> ServiceResult<Member> {
     let now = crate::domain::now();
     let email = Email::parse(&user.email).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let status = if active {
-        MemberStatus::Active
-    } else {
-        MemberStatus::Inactive
+    let invited = matches!(joining, Joining::Invited { .. });
+    let active = matches!(joining, Joining::Direct { active: true });
+    let status = match joining {
+        Joining::Direct { active: true } => MemberStatus::Active,
+        Joining::Direct { active: false } => MemberStatus::Inactive,
+        Joining::Invited { .. } => MemberStatus::Pending,
     };
     let user_id = user.id.clone();
     let existing = match storage::find_member_by_user(conn, organization_id, stored("users.id", &user.id)?)? {
@@ -432,7 +448,7 @@ fn add_person_in(
                 status_reason: Some(None),
                 removed_at: Some(None),
                 scim_deleted_at: Some(None),
-                deactivated_date: Some((!active).then_some(now)),
+                deactivated_date: Some((!active && !invited).then_some(now)),
                 verified_at: Some(row.verified_at.or(user.verified_at)),
                 ..MemberChanges::default()
             };
@@ -451,6 +467,13 @@ fn add_person_in(
                 ),
             ));
         }
+        // Naming the member would tell a caller who does not know the person their address.
+        Some(_) if invited => {
+            return Err(ServiceError::conflict(
+                "user_ids",
+                "this person cannot be invited: a member of the organization already uses their e-mail address",
+            ));
+        }
         Some(row) => {
             return Err(ServiceError::conflict(
                 "user_ids",
@@ -459,6 +482,33 @@ fn add_person_in(
                     row.id, row.status
                 ),
             ));
+        }
+        None if invited => {
+            // The profile stays with the person until they accept; the member is known by the
+            // person's id meanwhile (its userName), which the caller already has.
+            let id = new_id.unwrap_or_default();
+            let user_name = UserName::parse(&user_id).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            let row = NewMember {
+                id: id.to_string(),
+                organization_id: organization_id.to_string(),
+                user_id: Some(user_id.clone()),
+                user_name: user_name.as_str().to_owned(),
+                user_name_ci: user_name.key(),
+                external_id: None,
+                display_name: None,
+                first_name: None,
+                last_name: None,
+                email: None,
+                email_ci: None,
+                phone_number: None,
+                role: role.as_str().to_owned(),
+                status: status.as_str().to_owned(),
+                scim_attributes: "{}".to_owned(),
+                added_date: now,
+                updated_at: now,
+            };
+            storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
+            id
         }
         None => {
             let id = new_id.unwrap_or_default();
@@ -493,17 +543,33 @@ fn add_person_in(
             id
         }
     };
-    let event = NewAuditEvent::new(organization_id, events::MEMBER_ADD)
-        .about(member_id)
-        .with("user_id", user_id)
-        .with("role", role.as_str())
-        .with("status", status.as_str());
-    storage::insert_audit_event(conn, context, &event, now)?;
     let member = team::load_member(conn, organization_id, member_id)?;
+    let mut event = NewAuditEvent::new(
+        organization_id,
+        if invited {
+            events::MEMBER_INVITE
+        } else {
+            events::MEMBER_ADD
+        },
+    )
+    .about(member_id)
+    .with("user_id", user_id)
+    .with("role", role.as_str())
+    .with("status", status.as_str());
+    if let Joining::Invited { policy } = joining {
+        let invitation = team::issue_invitation(conn, &member, actor, context, policy, now)?;
+        event = event
+            .with("consent", "invitation")
+            .with("invitation_id", invitation.to_string());
+    }
+    storage::insert_audit_event(conn, context, &event, now)?;
     Ok(team::attach_invitation(conn, member, now)?)
 }
 
-/// Adds several registered people at once with one role, ACTIVE or INACTIVE: all or nothing.
+/// Adds several registered people at once with one role: all or nothing. A person who already
+/// shares an organization with the calling person joins at once, ACTIVE or INACTIVE as asked;
+/// anyone else (and anyone an integration token adds) is invited instead, so that nobody becomes
+/// a member, or has their profile shown, without consenting.
 pub fn add_people(
     db: &Database,
     caller: &Caller,
@@ -511,6 +577,7 @@ pub fn add_people(
     user_ids: &[UserId],
     role: Role,
     active: bool,
+    policy: team::InvitationPolicy,
 ) -> Result<Vec<Member>, BatchFailure> {
     db.write(|conn| {
         let acting = act_in(conn, caller, organization_id).map_err(BatchFailure::at(usize::MAX, ""))?;
@@ -524,16 +591,54 @@ pub fn add_people(
                 }
             })
             .map_err(BatchFailure::at(usize::MAX, ""))?;
+        let known_organizations = acquainted_organizations(conn, caller.user_id, organization_id)
+            .map_err(BatchFailure::at(usize::MAX, ""))?;
         let mut out = Vec::with_capacity(user_ids.len());
         for (index, user_id) in user_ids.iter().enumerate() {
             let add = |conn: &mut DbConnection| -> ServiceResult<Member> {
                 let user = storage::find_user(conn, *user_id)?.ok_or(ServiceError::NotFound("person"))?;
-                add_person_in(conn, organization_id, &user, role, active, None, &acting.context)
+                let acquainted = storage::memberships_of_user(conn, *user_id)?
+                    .iter()
+                    .any(|(organization, _)| known_organizations.contains(&organization.id));
+                let joining = if acquainted {
+                    Joining::Direct { active }
+                } else {
+                    Joining::Invited { policy }
+                };
+                add_person_in(
+                    conn,
+                    organization_id,
+                    &user,
+                    role,
+                    joining,
+                    None,
+                    &acting.actor,
+                    &acting.context,
+                )
             };
             out.push(add(conn).map_err(BatchFailure::at(index, user_id))?);
         }
         Ok(out)
     })
+}
+
+/// The organizations, other than `organization_id`, where the calling person is ACTIVE: whoever
+/// is a member there is someone the caller already knows. An integration token knows nobody.
+fn acquainted_organizations(
+    conn: &mut DbConnection,
+    caller: Option<UserId>,
+    organization_id: OrganizationId,
+) -> ServiceResult<std::collections::HashSet<String>> {
+    let Some(person) = caller else {
+        return Ok(Default::default());
+    };
+    Ok(storage::memberships_of_user(conn, person)?
+        .into_iter()
+        .filter(|(organization, member)| {
+            organization.id != organization_id.to_string() && member.status == MemberStatus::Active.as_str()
+        })
+        .map(|(organization, _)| organization.id)
+        .collect())
 }
 
 /// The organization's current member that is the person `user_id`.

@@ -35,6 +35,9 @@ pub struct GroupRecord {
     pub members: Option<Vec<(String, String)>>,
     /// The role the group gives its members, if bound.
     pub role: Option<Role>,
+    /// Member values of this write that name no User of the organization: left out, not failed
+    /// (an IdP often references a user it could not provision), and said in the answer and audit.
+    pub ignored_members: Vec<String>,
 }
 
 /// The binding a group body asks for: roster's Group extension `role` (source `scim`), else a
@@ -164,6 +167,7 @@ fn record(
         row,
         members,
         role,
+        ignored_members: Vec::new(),
     })
 }
 
@@ -178,6 +182,33 @@ fn check_version(if_match: Option<&str>, version: i64) -> ScimResult<()> {
 /// out (an IdP may reference a user it failed to provision).
 fn member_ids(values: &[String]) -> Vec<MemberId> {
     values.iter().filter_map(|v| v.parse().ok()).collect()
+}
+
+/// Adds the members `values` name; values naming no SCIM-visible member of the organization are
+/// left out and noted in `delta.ignored`. Existence is only checked when fewer rows went in than
+/// ids came (the usual push of provisioned users costs no extra query).
+fn add_members(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    group_id: GroupId,
+    values: &[String],
+    now: NaiveDateTime,
+    delta: &mut MemberDelta,
+) -> ScimResult<()> {
+    let ids = member_ids(values);
+    let added = storage::add_group_members(conn, organization_id, group_id, &ids, now)?;
+    delta.added += added;
+    if added < values.len() {
+        let known = storage::visible_member_ids(conn, organization_id, &ids)?;
+        for value in values {
+            let is_known = value.parse::<MemberId>().is_ok_and(|id| known.contains(&id));
+            if !is_known && !delta.ignored.contains(value) {
+                delta.ignored.push(value.clone());
+            }
+        }
+    }
+    delta.touched.extend(ids);
+    Ok(())
 }
 
 pub fn get_group(
@@ -239,17 +270,24 @@ pub fn create_group(
             updated_at: now,
         };
         storage::insert_group(conn, organization_id, &row)?;
-        let touched = input.members.as_deref().map(member_ids).unwrap_or_default();
-        let added = storage::add_group_members(conn, organization_id, id, &touched, now)?;
+        let mut delta = MemberDelta::default();
+        if let Some(values) = &input.members {
+            add_members(conn, organization_id, id, values, now, &mut delta)?;
+        }
         let binding = desired_binding(&input.attributes, &input.display_name, None, call.group_roles)?;
-        settle_roles(conn, call, id, None, binding, &touched, &input.display_name, now)?;
-        let event = NewAuditEvent::new(organization_id, events::GROUP_CREATE)
+        settle_roles(conn, call, id, None, binding, &delta.touched, &input.display_name, now)?;
+        let mut event = NewAuditEvent::new(organization_id, events::GROUP_CREATE)
             .with("group_id", id.to_string())
             .with("display_name", input.display_name.clone())
-            .with("members_added", added);
+            .with("members_added", delta.added);
+        if !delta.ignored.is_empty() {
+            event = event.with("members_ignored", delta.ignored.clone());
+        }
         storage::insert_audit_event(conn, call.audit, &event, now)?;
         let row = storage::find_group(conn, organization_id, id)?;
-        record(conn, organization_id, row, with_members)
+        let mut record = record(conn, organization_id, row, with_members)?;
+        record.ignored_members = delta.ignored;
+        Ok(record)
     })
 }
 
@@ -260,6 +298,8 @@ struct MemberDelta {
     removed: usize,
     /// Members added or removed (their roles may follow the group's).
     touched: Vec<MemberId>,
+    /// Values to add that name no member of the organization.
+    ignored: Vec<String>,
 }
 
 fn set_members(
@@ -275,10 +315,7 @@ fn set_members(
     delta
         .touched
         .extend(removed.iter().filter_map(|m| m.parse::<MemberId>().ok()));
-    let added = member_ids(values);
-    delta.added += storage::add_group_members(conn, organization_id, id, &added, now)?;
-    delta.touched.extend(added);
-    Ok(())
+    add_members(conn, organization_id, id, values, now, delta)
 }
 
 pub fn replace_group(
@@ -318,7 +355,9 @@ pub fn replace_group(
         )?;
         audit_modify(conn, call, group_id, &delta, now)?;
         let row = storage::find_group(conn, organization_id, group_id)?;
-        record(conn, organization_id, row, with_members)
+        let mut record = record(conn, organization_id, row, with_members)?;
+        record.ignored_members = delta.ignored;
+        Ok(record)
     })
 }
 
@@ -329,10 +368,13 @@ fn audit_modify(
     delta: &MemberDelta,
     now: NaiveDateTime,
 ) -> ScimResult<()> {
-    let event = NewAuditEvent::new(call.organization_id, events::GROUP_MODIFY)
+    let mut event = NewAuditEvent::new(call.organization_id, events::GROUP_MODIFY)
         .with("group_id", id.to_string())
         .with("members_added", delta.added)
         .with("members_removed", delta.removed);
+    if !delta.ignored.is_empty() {
+        event = event.with("members_ignored", delta.ignored.clone());
+    }
     storage::insert_audit_event(conn, call.audit, &event, now)?;
     Ok(())
 }
@@ -441,7 +483,9 @@ pub fn patch_group(
         )?;
         audit_modify(conn, call, group_id, &delta, now)?;
         let row = storage::find_group(conn, organization_id, group_id)?;
-        record(conn, organization_id, row, with_members)
+        let mut record = record(conn, organization_id, row, with_members)?;
+        record.ignored_members = delta.ignored;
+        Ok(record)
     })
 }
 
@@ -489,9 +533,7 @@ fn member_operation(
         OpKind::Add => {
             let values =
                 values.ok_or_else(|| ScimError::bad_request(ScimType::InvalidValue, "add members needs a value"))?;
-            let ids = member_ids(&values);
-            delta.added += storage::add_group_members(conn, organization_id, group_id, &ids, now)?;
-            delta.touched.extend(ids);
+            add_members(conn, organization_id, group_id, &values, now, delta)?;
         }
         OpKind::Replace => set_members(conn, organization_id, group_id, &values.unwrap_or_default(), now, delta)?,
         // With a value: remove those members only (never all of them); without: all.
@@ -550,11 +592,15 @@ pub fn delete_group(db: &Database, call: &ScimCall<'_>, id: &str, if_match: Opti
 pub fn render(record: &GroupRecord, base_url: &str) -> Value {
     let mut attributes = record.attributes.clone();
     attributes.remove(ROSTER_GROUP_SCHEMA);
+    let mut extension = Map::new();
     if let Some(role) = record.role {
-        attributes.insert(
-            ROSTER_GROUP_SCHEMA.to_owned(),
-            serde_json::json!({"role": role.as_str()}),
-        );
+        extension.insert("role".into(), Value::String(role.as_str().to_owned()));
+    }
+    if !record.ignored_members.is_empty() {
+        extension.insert("ignoredMembers".into(), serde_json::json!(record.ignored_members));
+    }
+    if !extension.is_empty() {
+        attributes.insert(ROSTER_GROUP_SCHEMA.to_owned(), Value::Object(extension));
     }
     render_group(&GroupView {
         id: &record.row.id,

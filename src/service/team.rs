@@ -391,10 +391,19 @@ pub(crate) fn issue_invitation(
     policy: InvitationPolicy,
     now: NaiveDateTime,
 ) -> ServiceResult<InvitationId> {
-    let email = member
-        .email
-        .as_ref()
-        .ok_or_else(|| InvalidValue::new("email", "the member has no e-mail address to invite"))?;
+    // A registered person invited by their id keeps their address to themselves until they
+    // accept: the invitation goes to the address they registered with.
+    let email = match (&member.email, member.user_id) {
+        (Some(email), _) => email.clone(),
+        (None, Some(user_id)) => {
+            let person = storage::find_user(conn, user_id)?.ok_or(ServiceError::NotFound("person"))?;
+            Email::parse(&person.email).map_err(|e| StorageError::Corrupt(e.to_string()))?
+        }
+        (None, None) => {
+            return Err(InvalidValue::new("email", "the member has no e-mail address to invite").into());
+        }
+    };
+    let email = &email;
     let organization = storage::find_organization(conn, member.organization_id)?;
     let inviter = match actor {
         Actor::Member { member_id, .. } => {

@@ -82,6 +82,10 @@ impl DatabaseUrl {
     pub fn connect(&self) -> Result<DbConnection, StorageError> {
         match self.backend {
             Backend::Postgres => {
+                // libpq's TLS runs on the vendored OpenSSL. Initialised here without its exit
+                // handler: at process exit that handler frees state that worker threads still
+                // holding connections may touch (a crash on the way out).
+                openssl_sys::init();
                 let mut conn = PgConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 conn.batch_execute("SET TIME ZONE 'UTC'")?;
                 Ok(DbConnection::Postgres(conn))

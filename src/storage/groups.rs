@@ -197,6 +197,26 @@ pub fn add_group_members(
     Ok(added)
 }
 
+/// Which of `ids` are SCIM-visible members of the organization (not deleted through SCIM).
+pub fn visible_member_ids(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    ids: &[MemberId],
+) -> StorageResult<std::collections::HashSet<MemberId>> {
+    use super::schema::members;
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<String> = members::table
+            .filter(members::organization_id.eq(organization_id.to_string()))
+            .filter(members::id.eq_any(chunk.iter().map(|m| m.to_string())))
+            .filter(members::scim_deleted_at.is_null())
+            .select(members::id)
+            .load(conn)?;
+        found.extend(rows.iter().filter_map(|r| r.parse::<MemberId>().ok()));
+    }
+    Ok(found)
+}
+
 /// Removes these members from the group; returns how many were removed.
 pub fn remove_group_members(
     conn: &mut DbConnection,

@@ -25,7 +25,7 @@ pub use error::StorageError;
 pub use groups::{
     GroupChanges, GroupRow, add_group_members, clear_group_members, delete_group, find_group, groups_of_member,
     groups_of_members, insert_group, list_group_members, lock_group, remove_group_members,
-    remove_member_from_all_groups, search_groups, touch_group,
+    remove_member_from_all_groups, search_groups, touch_group, visible_member_ids,
 };
 pub use invitations::{
     InvitationRow, OutboxRow, claim_due_messages, close_open_invitations, find_invitation,

@@ -172,7 +172,10 @@ async fn a_real_smtp_conversation_then_acceptance(backend: Backend) {
 async fn a_mail_server_that_is_down_delays_but_never_loses(backend: Backend) {
     let port = free_port();
     let app = smtp_app(backend, port, 50).await;
-    app.invite_json("patient@example.com").await;
+    let invited = app.invite_json("patient@example.com").await;
+    let id = invited["member_id"].as_str().unwrap().to_owned();
+    // Nothing has left yet: the member says so.
+    assert_eq!(invited["invitation_status"], "QUEUED", "{invited}");
     // The server is down: the message stays pending and is retried.
     let (status, attempts, error) = eventually("two failed attempts", || {
         app.outbox()
@@ -183,6 +186,7 @@ async fn a_mail_server_that_is_down_delays_but_never_loses(backend: Backend) {
     .await;
     assert_eq!(status, "PENDING");
     assert!(attempts >= 2 && error.is_some(), "{attempts} {error:?}");
+    assert_eq!(app.member_json(&id).await["invitation_status"], "QUEUED");
 
     let smtp = SmtpSink::start(port).await;
     eventually("delivery once the server is back", || {
@@ -194,6 +198,7 @@ async fn a_mail_server_that_is_down_delays_but_never_loses(backend: Backend) {
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(smtp.received().len(), 1, "delivered exactly once");
+    assert_eq!(app.member_json(&id).await["invitation_status"], "SENT");
     let token = token_in(&smtp.received()[0]);
     assert_eq!(app.accept_json(&token).await.0, 200, "the delivered link works");
     smtp.stop();
@@ -286,8 +291,15 @@ async fn expired_superseded_and_cancelled_links(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resent.status(), 200);
-    assert_eq!(app.member_json(&id).await["invitation_status"], "SENT");
     let second = token_in(&eventually("the second e-mail", || smtp.received().get(1).cloned()).await);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while app.member_json(&id).await["invitation_status"] != "SENT" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed invitation never read SENT"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_ne!(first, second);
     assert_eq!(app.accept_json(&first).await.1["code"], "invitation_closed");
 

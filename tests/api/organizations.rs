@@ -158,6 +158,7 @@ fn emails_of(page: &Value) -> Vec<&str> {
 
 both_backends!(
     accepting_invitations_makes_one_person_of_several_memberships,
+    strangers_are_invited_not_added,
     a_person_creates_renames_and_switches_organizations,
     people_are_added_changed_and_removed_all_or_nothing,
     leaving_an_organization,
@@ -1054,4 +1055,91 @@ async fn other_organizations_stay_invisible(backend: Backend) {
         .org_call(Method::GET, "/api/v1/organizations/", &pat.token, None)
         .await;
     assert_eq!(list[1]["status"], "SUSPENDED");
+}
+
+/// Adding a registered person the caller shares no organization with (or adding anyone with an
+/// integration token) invites them: PENDING, nothing of their profile shown, an e-mail to the
+/// address they registered with; accepting shares the profile and makes them ACTIVE.
+async fn strangers_are_invited_not_added(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let pat = app.person("pat@example.com", "VIEWER").await;
+    let known = app.person("known@example.com", "VIEWER").await;
+    let elsewhere = create_org(&app.db, "Elsewhere");
+    let elsewhere_token = create_token(&app.db, &app.signer, elsewhere, &roster::domain::Scope::ALL);
+    let zoe = app
+        .person_in(elsewhere, &elsewhere_token, "zoe.private@example.com", "VIEWER")
+        .await;
+    let (org, _) = app.new_organization(&pat, "Second").await;
+    let path = format!("/api/v1/organizations/{org}/users/");
+    let mut seen = Vec::new();
+    // The invitations of `person_in` went out earlier; skip their e-mails.
+    for _ in 0..3 {
+        next_invitation_token(&app, &mut seen).await;
+    }
+
+    let (status, added) = app
+        .org_call(
+            Method::POST,
+            &path,
+            &pat.token,
+            Some(json!({"user_ids": [zoe.user_id, known.user_id], "role": "CHECKER", "is_active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let (stranger, acquaintance) = (&added[0], &added[1]);
+    assert_eq!(stranger["status"], "PENDING", "{stranger}");
+    for field in ["email", "first_name", "last_name", "phone_number"] {
+        assert_eq!(stranger[field], Value::Null, "{field} must not be revealed: {stranger}");
+    }
+    assert!(!added.to_string().contains("zoe.private"), "{added}");
+    assert_eq!(stranger["user_id"], zoe.user_id.to_string());
+    assert!(
+        matches!(stranger["invitation_status"].as_str(), Some("QUEUED" | "SENT")),
+        "{stranger}"
+    );
+    assert_eq!(
+        (acquaintance["status"].as_str(), acquaintance["email"].as_str()),
+        (Some("ACTIVE"), Some("known@example.com")),
+        "someone pat already shares an organization with joins at once"
+    );
+    // Neither the list nor a search gives the address away.
+    let page = app.users_of(org, &pat.token, "").await;
+    assert!(!page.to_string().contains("zoe.private"), "{page}");
+    let events = app.event_names_of(org);
+    assert!(events.contains(&"team_member.invite".to_owned()), "{events:?}");
+
+    // The invitation goes to the address Zoe registered with; accepting shares her profile.
+    let token = next_invitation_token(&app, &mut seen).await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            accepted["status"].as_str(),
+            accepted["email"].as_str(),
+            accepted["first_name"].as_str()
+        ),
+        (Some("ACTIVE"), Some("zoe.private@example.com"), Some("Pat")),
+        "{accepted}"
+    );
+    assert_eq!(accepted["user_id"], zoe.user_id.to_string(), "the same person");
+
+    // An integration token knows nobody: even a member of its own organization elsewhere is invited.
+    let (status, added) = app
+        .org_call(
+            Method::POST,
+            &format!("/api/v1/organizations/{elsewhere}/users/"),
+            &elsewhere_token,
+            Some(json!({"user_ids": [known.user_id], "role": "VIEWER", "is_active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added[0]["status"], "PENDING");
+    assert_eq!(added[0]["email"], Value::Null);
 }

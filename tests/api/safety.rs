@@ -284,6 +284,61 @@ async fn both_doors_at_once_keep_both_changes(backend: Backend) {
     }
 }
 
+/// SCIM group writes naming users that do not exist (a user the IdP failed to provision) succeed,
+/// leave them out, and say so in the answer and in the audit event; reads do not carry it.
+async fn unknown_group_members_are_kept_out_and_said(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("real.member@example.com", json!({})).await;
+    let real = user["id"].as_str().unwrap().to_owned();
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let (status, group) = app
+        .scim_raw(
+            Method::POST,
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Partly provisioned",
+                "members": [{"value": real}, {"value": ghost}, {"value": "okta-00u1abc"}]
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    assert_eq!(group["members"].as_array().unwrap().len(), 1, "{group}");
+    assert_eq!(group[GROUP_EXT]["ignoredMembers"], json!([ghost, "okta-00u1abc"]), "{group}");
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+
+    let late = uuid::Uuid::now_v7().to_string();
+    let (status, patched) = app
+        .scim_raw(
+            Method::PATCH,
+            &path,
+            Some(patch_body(json!([{"op": "add", "path": "members", "value": [{"value": late}, {"value": real}]}]))),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched[GROUP_EXT]["ignoredMembers"], json!([late]), "{patched}");
+    let (_, read) = app.scim_raw(Method::GET, &path, None, &[]).await;
+    assert!(read.get(GROUP_EXT).is_none(), "only the write's answer carries it: {read}");
+
+    let query = roster::storage::AuditQuery {
+        member_id: None,
+        from: None,
+        to: None,
+        offset: 0,
+        limit: 1000,
+    };
+    let (events, _) = roster::storage::list_audit_events(&mut app.db.get().unwrap(), app.org, &query).unwrap();
+    let ignored: Vec<Value> = events
+        .iter()
+        .filter(|e| e.event_name.starts_with("group."))
+        .map(|e| serde_json::from_str::<Value>(&e.metadata).unwrap()["members_ignored"].clone())
+        .collect();
+    assert!(ignored.contains(&json!([ghost, "okta-00u1abc"])), "{ignored:?}");
+    assert!(ignored.contains(&json!([late])), "{ignored:?}");
+}
+
 /// Inputs that used to panic, reach PostgreSQL as a NUL, or compare a timestamp with LIKE: each is
 /// a 4xx in the door's format, the same on both backends, and the server keeps serving.
 async fn bad_input_is_refused_not_crashed_into(backend: Backend) {
@@ -630,6 +685,7 @@ async fn a_database_outage_is_answered_with_503(backend: Backend) {
 }
 
 both_backends!(
+    unknown_group_members_are_kept_out_and_said,
     overlapping_patches_lose_nothing,
     if_match_admits_one_writer,
     overlapping_group_changes_keep_every_member_and_the_right_role,

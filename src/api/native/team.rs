@@ -112,7 +112,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn invitation_policy(state: &AppState) -> InvitationPolicy {
+pub(super) fn invitation_policy(state: &AppState) -> InvitationPolicy {
     InvitationPolicy {
         ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
     }
