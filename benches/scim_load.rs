@@ -495,6 +495,7 @@ fn seed(url: &str, org: &str, n: usize) -> usize {
                     scim_attributes: "{}".into(),
                     added_date: now,
                     updated_at: now,
+                    ignored_roles: None,
                 }
             })
             .collect();

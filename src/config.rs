@@ -89,6 +89,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "(none)",
         "groups that give a role by displayName, e.g. `Admins=ADMINISTRATOR, Traders=MARKET`",
     ),
+    (
+        "role_aliases",
+        "(none)",
+        "SCIM `roles` values that stand for a roster role, e.g. `Admin=ADMINISTRATOR, Reader=VIEWER`",
+    ),
     ("db_pool_size", "8", "database connections per instance"),
     (
         "db_pool_timeout_ms",
@@ -163,6 +168,8 @@ pub struct Settings {
     pub scim_max_results: i64,
     /// Group displayName (lower case) → the role it gives its members.
     pub group_roles: Vec<(String, crate::domain::Role)>,
+    /// SCIM `roles` value (lower case) → the role it stands for.
+    pub role_aliases: Vec<(String, crate::domain::Role)>,
     pub db_pool_size: u32,
     /// Longest wait for a pooled connection before a request is answered 503.
     pub db_pool_timeout: std::time::Duration,
@@ -319,22 +326,8 @@ impl SettingsSources {
                 .or("1000", |v| int_in(v, 10, 600_000))
                 .map(|ms| std::time::Duration::from_millis(ms as u64))?,
         };
-        let group_roles = parse("group_roles").or("", |v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (name, role) = pair
-                        .rsplit_once('=')
-                        .ok_or_else(|| format!("{pair:?} is not NAME=ROLE"))?;
-                    let role = role.parse::<crate::domain::Role>().map_err(|e| e.message)?;
-                    if name.trim().is_empty() {
-                        return Err(format!("{pair:?} has no group name"));
-                    }
-                    Ok((name.trim().to_lowercase(), role))
-                })
-                .collect::<Result<Vec<_>, String>>()
-        })?;
+        let group_roles = parse("group_roles").or("", names_to_roles)?;
+        let role_aliases = parse("role_aliases").or("", names_to_roles)?;
         let scim_max_results = parse("scim_max_results").or("1000", |v| int_in(v, 10, 100_000))?;
         let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
         let db_pool_timeout = parse("db_pool_timeout_ms")
@@ -377,6 +370,7 @@ impl SettingsSources {
             mail,
             scim_max_results,
             group_roles,
+            role_aliases,
             db_pool_size,
             db_pool_timeout,
             max_body_bytes,
@@ -387,6 +381,24 @@ impl SettingsSources {
             bootstrap,
         })
     }
+}
+
+/// `NAME=ROLE, NAME=ROLE`: names lower-cased (they are matched ignoring case).
+fn names_to_roles(v: &str) -> Result<Vec<(String, crate::domain::Role)>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, role) = pair
+                .rsplit_once('=')
+                .ok_or_else(|| format!("{pair:?} is not NAME=ROLE"))?;
+            let role = role.parse::<crate::domain::Role>().map_err(|e| e.message)?;
+            if name.trim().is_empty() {
+                return Err(format!("{pair:?} has no name"));
+            }
+            Ok((name.trim().to_lowercase(), role))
+        })
+        .collect()
 }
 
 struct Field<'a> {

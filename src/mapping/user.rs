@@ -28,8 +28,11 @@ pub struct UserInput {
     /// The primary (else mobile, else work, else first) phone, when it reads as E.164.
     pub phone: Option<PhoneNumber>,
     pub active: Option<bool>,
-    /// A `roles` value naming a roster role.
-    pub role: Option<Role>,
+    /// The `roles` values as sent (Entra app roles, or whatever the IdP maps there); which of them
+    /// gives a role is decided by [`UserInput::decide_role`].
+    pub roles: Vec<RoleValue>,
+    /// roster's own extension `role`, when given (a roster role by name).
+    pub extension_role: Option<Role>,
     /// Everything else, as sent (canonical form): stored with the member.
     pub attributes: Map<String, Value>,
 }
@@ -88,29 +91,19 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
     let phone = pick(canonical.get("phoneNumbers"), &["mobile", "work"])
         .and_then(|e| text(e.get("value")))
         .and_then(|v| PhoneNumber::parse(&v).ok());
-    let role = match canonical.get("roles").and_then(Value::as_array) {
-        None => None,
-        Some(roles) => {
-            let values: Vec<String> = roles.iter().filter_map(|r| text(r.get("value"))).collect();
-            let mut parsed = Vec::new();
-            for v in &values {
-                parsed.push(v.parse::<Role>().map_err(|_| {
-                    ScimError::bad_request(
-                        ScimType::InvalidValue,
-                        format!("roles: {v:?} is not a roster role (VIEWER, MARKET, CHECKER, NON_TRANSACTIONAL_ADMIN, ADMINISTRATOR)"),
-                    )
-                })?);
-            }
-            // Several: the primary one, else the highest-ranked.
-            let primary = roles
-                .iter()
-                .find(|r| r.get("primary").and_then(as_bool) == Some(true))
-                .and_then(|r| text(r.get("value")))
-                .and_then(|v| v.parse::<Role>().ok());
-            primary.or_else(|| parsed.iter().max().copied())
-        }
-    };
-    // roster's own extension: `role` is writable there too (the `roles` attribute wins).
+    let roles = canonical
+        .get("roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some(RoleValue {
+                value: text(r.get("value"))?,
+                primary: r.get("primary").and_then(as_bool) == Some(true),
+            })
+        })
+        .collect();
+    // roster's own extension: `role` is writable there too (a mapped `roles` value wins).
     let extension_role = match canonical
         .get(ROSTER_USER_SCHEMA)
         .and_then(|e| e.get("role"))
@@ -122,7 +115,6 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
                 .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))?,
         ),
     };
-    let role = role.or(extension_role);
     let attributes = canonical
         .iter()
         .filter(|(k, _)| !NOT_STORED.contains(&k.as_str()))
@@ -138,9 +130,61 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
         email,
         phone,
         active: canonical.get("active").and_then(as_bool),
-        role,
+        roles,
+        extension_role,
         attributes,
     })
+}
+
+/// One value of a User's `roles`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleValue {
+    pub value: String,
+    pub primary: bool,
+}
+
+/// What a User's `roles` amount to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleDecision {
+    /// The role to give, if any value maps to one.
+    pub role: Option<Role>,
+    /// Values that name no roster role and no alias: kept on the resource, granting nothing.
+    pub ignored: Vec<String>,
+}
+
+impl UserInput {
+    /// The role the `roles` values give. A value maps when it names a roster role (case ignored)
+    /// or an alias of `role_aliases` (lower-cased names); of several, the primary mapped one,
+    /// else the highest-ranked. Values that map to nothing grant nothing (least privilege) and
+    /// are reported, never refused: IdPs send the app roles the customer defined. roster's own
+    /// extension `role` counts when no `roles` value maps.
+    pub fn decide_role(&self, role_aliases: &[(String, Role)]) -> RoleDecision {
+        let map = |value: &str| {
+            value.parse::<Role>().ok().or_else(|| {
+                let key = value.trim().to_lowercase();
+                role_aliases
+                    .iter()
+                    .find(|(alias, _)| *alias == key)
+                    .map(|(_, role)| *role)
+            })
+        };
+        let mut ignored = Vec::new();
+        let mut mapped: Vec<(Role, bool)> = Vec::new();
+        for r in &self.roles {
+            match map(&r.value) {
+                Some(role) => mapped.push((role, r.primary)),
+                None if !ignored.contains(&r.value) => ignored.push(r.value.clone()),
+                None => {}
+            }
+        }
+        let role = mapped
+            .iter()
+            .find(|(_, primary)| *primary)
+            .map(|(role, _)| *role)
+            .or_else(|| mapped.iter().map(|(role, _)| *role).max())
+            .or(self.extension_role);
+        RoleDecision { role, ignored }
+    }
 }
 
 /// Everything needed to render a User.
@@ -296,14 +340,15 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(u.user_name.as_str(), "Jo.Doe@Example.com");
-        assert_eq!(u.email.unwrap().as_str(), "jo@work.com");
-        assert_eq!(u.phone.unwrap().as_str(), "+33671915834");
+        assert_eq!(u.email.as_ref().unwrap().as_str(), "jo@work.com");
+        assert_eq!(u.phone.as_ref().unwrap().as_str(), "+33671915834");
         assert_eq!(
             (u.first_name.as_deref(), u.last_name.as_deref()),
             (Some("Jo"), Some("Doe"))
         );
         assert_eq!(u.active, Some(true));
-        assert_eq!(u.role, Some(Role::Checker));
+        assert_eq!(u.decide_role(&[]).role, Some(Role::Checker));
+        assert_eq!(u.attributes["roles"][0]["value"], "checker", "kept as sent");
         assert!(u.attributes.get("password").is_none(), "never stored");
         assert_eq!(u.attributes["name"]["formatted"], "Jo Doe");
         assert_eq!(u.attributes["phoneNumbers"][0]["value"], "555-0100", "kept as sent");
@@ -320,12 +365,43 @@ mod tests {
             input(json!({"userName": "  "})).unwrap_err().scim_type,
             Some(ScimType::InvalidValue)
         );
-        let err = input(json!({"userName": "a", "roles": [{"value": "Superuser"}]})).unwrap_err();
-        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
         let primary = input(
             json!({"userName": "a", "roles": [{"value": "ADMINISTRATOR"}, {"value": "viewer", "primary": true}]}),
         )
         .unwrap();
-        assert_eq!(primary.role, Some(Role::Viewer));
+        assert_eq!(primary.decide_role(&[]).role, Some(Role::Viewer));
+    }
+
+    #[test]
+    fn unknown_role_values_are_kept_and_grant_nothing() {
+        let u = input(json!({"userName": "a", "roles": [{"value": "Superuser"}, {"value": "Reader"}]})).unwrap();
+        assert_eq!(
+            u.decide_role(&[]),
+            RoleDecision {
+                role: None,
+                ignored: vec!["Superuser".into(), "Reader".into()]
+            }
+        );
+        let aliases = [
+            ("reader".to_owned(), Role::Viewer),
+            ("admin".to_owned(), Role::Administrator),
+        ];
+        assert_eq!(
+            u.decide_role(&aliases),
+            RoleDecision {
+                role: Some(Role::Viewer),
+                ignored: vec!["Superuser".into()]
+            }
+        );
+        let both = input(json!({"userName": "a", "roles": [{"value": "Reader"}, {"value": "ADMIN"}]})).unwrap();
+        assert_eq!(
+            both.decide_role(&aliases).role,
+            Some(Role::Administrator),
+            "highest-ranked"
+        );
+        let ext = input(json!({"userName": "a", "roles": [{"value": "x"}],
+            "urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"role": "MARKET"}}))
+        .unwrap();
+        assert_eq!(ext.decide_role(&[]).role, Some(Role::Market));
     }
 }

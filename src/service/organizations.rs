@@ -342,6 +342,8 @@ pub struct Summary {
     pub groups: i64,
     pub role_bound_groups: i64,
     pub last_provisioning_at: Option<NaiveDateTime>,
+    /// SCIM `roles` values that map to no roster role, with how many members carry each.
+    pub ignored_role_values: BTreeMap<String, i64>,
 }
 
 pub fn organization_summary(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Summary> {
@@ -377,8 +379,20 @@ pub fn organization_summary(db: &Database, caller: &Caller, organization_id: Org
             groups: counts.groups,
             role_bound_groups: counts.role_bound_groups,
             last_provisioning_at: counts.last_provisioning_at,
+            ignored_role_values: tally_ignored_roles(&counts.ignored_roles),
         })
     })
+}
+
+fn tally_ignored_roles(columns: &[String]) -> BTreeMap<String, i64> {
+    let mut tally = BTreeMap::new();
+    for column in columns {
+        let values: Vec<String> = serde_json::from_str(column).unwrap_or_default();
+        for value in values {
+            *tally.entry(value).or_default() += 1;
+        }
+    }
+    tally
 }
 
 /// The organization's people, a page at a time, sorted as asked.
@@ -506,6 +520,7 @@ fn add_person_in(
                 scim_attributes: "{}".to_owned(),
                 added_date: now,
                 updated_at: now,
+                ignored_roles: None,
             };
             storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
             id
@@ -531,6 +546,7 @@ fn add_person_in(
                 scim_attributes: "{}".to_owned(),
                 added_date: now,
                 updated_at: now,
+                ignored_roles: None,
             };
             storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
             let changes = MemberChanges {

@@ -647,6 +647,7 @@ pub fn bind_group_role(
                 ttl: chrono::Duration::zero(),
             },
             group_roles: &[],
+            role_aliases: &[],
         };
         settle_roles(
             conn,

@@ -35,6 +35,13 @@ pub struct ScimCall<'a> {
     pub policy: InvitationPolicy,
     /// Groups that give a role by displayName (configuration).
     pub group_roles: &'a [(String, Role)],
+    /// `roles` values that stand for a roster role (configuration, lower-cased names).
+    pub role_aliases: &'a [(String, Role)],
+}
+
+/// The `ignored_roles` column: the values as a JSON array, or nothing.
+fn ignored_roles_column(ignored: &[String]) -> Option<String> {
+    (!ignored.is_empty()).then(|| Value::from(ignored.to_vec()).to_string())
 }
 
 fn attributes_of(row: &MemberRow) -> Result<Map<String, Value>, StorageError> {
@@ -217,13 +224,15 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
         let default_role = super::default_role(conn, organization_id)?;
         let existing = storage::find_member_by_user_name(conn, organization_id, &input.user_name)?;
         let plan = plan_create(input.active);
+        let roles = input.decide_role(call.role_aliases);
         let (id, rehired) = match existing {
             Some(row) if row.scim_deleted_at.is_some() || row.removed_at.is_some() => {
                 let columns = columns_for(conn, organization_id, &input, Some(&row.id))?;
                 let mut changes = profile_changes(&input, &columns)?;
                 changes.scim_deleted_at = Some(None);
                 changes.removed_at = Some(None);
-                changes.role = Some(input.role.unwrap_or(default_role).as_str().to_owned());
+                changes.role = Some(roles.role.unwrap_or(default_role).as_str().to_owned());
+                changes.ignored_roles = Some(ignored_roles_column(&roles.ignored));
                 let id: MemberId = stored("members.id", &row.id)?;
                 storage::update_member(conn, organization_id, id, &changes, now).map_err(uniqueness)?;
                 (id, Some(row))
@@ -255,11 +264,12 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
                     email: columns.email.as_ref().map(|(e, _)| e.clone()),
                     email_ci: columns.email.as_ref().map(|(_, k)| k.clone()),
                     phone_number: columns.phone.clone(),
-                    role: input.role.unwrap_or(default_role).as_str().to_owned(),
+                    role: roles.role.unwrap_or(default_role).as_str().to_owned(),
                     status: status.as_str().to_owned(),
                     scim_attributes: Value::Object(input.attributes.clone()).to_string(),
                     added_date: now,
                     updated_at: now,
+                    ignored_roles: ignored_roles_column(&roles.ignored),
                 };
                 storage::insert_member(conn, organization_id, &row).map_err(uniqueness)?;
                 (id, None)
@@ -300,6 +310,9 @@ pub fn create_user(db: &Database, call: &ScimCall<'_>, input: UserInput) -> Scim
         if rehired.is_some() {
             audit = audit.with("rehire", true);
         }
+        if !roles.ignored.is_empty() {
+            audit = audit.with("roles_ignored", roles.ignored.clone());
+        }
         if status == MemberStatus::Pending && member.email.is_some() {
             let invitation = issue_invitation(conn, &member, &SCIM_ACTOR, call.audit, call.policy, now)?;
             audit = audit.with("invitation_id", invitation.to_string());
@@ -332,8 +345,13 @@ fn apply_input(
     let columns = columns_for(conn, organization_id, &input, Some(&row.id))?;
     let mut changes = profile_changes(&input, &columns)?;
     // A `roles` value sets the role, unless role-bound groups own it.
-    if let Some(role) = input.role.filter(|r| *r != before.role && !row.role_from_groups) {
+    let roles = input.decide_role(call.role_aliases);
+    if let Some(role) = roles.role.filter(|r| *r != before.role && !row.role_from_groups) {
         changes.role = Some(role.as_str().to_owned());
+    }
+    let ignored_roles = ignored_roles_column(&roles.ignored);
+    if ignored_roles != row.ignored_roles {
+        changes.ignored_roles = Some(ignored_roles);
     }
     let registered = before.user_id.is_some() || before.verified_at.is_some();
     let plan = input
@@ -376,6 +394,9 @@ fn apply_input(
         }
         if profile_changed {
             event = event.with("profile", true);
+        }
+        if !roles.ignored.is_empty() {
+            event = event.with("roles_ignored", roles.ignored.clone());
         }
         storage::insert_audit_event(conn, call.audit, &event, now)?;
     }

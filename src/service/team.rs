@@ -353,6 +353,7 @@ pub fn invite_member(
                     scim_attributes: "{}".to_owned(),
                     added_date: now,
                     updated_at: now,
+                    ignored_roles: None,
                 };
                 storage::insert_member(conn, organization_id, &row).map_err(unique_conflict)?;
                 id

@@ -36,6 +36,7 @@ pub struct MemberRow {
     pub deactivated_date: Option<NaiveDateTime>,
     pub verified_at: Option<NaiveDateTime>,
     pub role_from_groups: bool,
+    pub ignored_roles: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -58,6 +59,8 @@ pub struct NewMember {
     pub scim_attributes: String,
     pub added_date: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `roles` values that map to no role (JSON array), for the organization summary.
+    pub ignored_roles: Option<String>,
 }
 
 pub fn insert_member(
@@ -305,6 +308,7 @@ pub struct MemberChanges {
     pub deactivated_date: Option<Option<NaiveDateTime>>,
     pub verified_at: Option<Option<NaiveDateTime>>,
     pub role_from_groups: Option<bool>,
+    pub ignored_roles: Option<Option<String>>,
 }
 
 /// Applies `changes`, stamps `updated_at` and bumps `version` (the SCIM ETag). Returns the new row.

@@ -131,6 +131,8 @@ pub struct OrganizationCounts {
     pub role_bound_groups: i64,
     /// The latest change or read through the SCIM door.
     pub last_provisioning_at: Option<NaiveDateTime>,
+    /// The `ignored_roles` of listed members that have some (JSON arrays).
+    pub ignored_roles: Vec<String>,
 }
 
 pub fn count_organization(
@@ -181,7 +183,14 @@ pub fn count_organization(
         .filter(audit_events::channel.eq(crate::domain::audit::Channel::Scim.as_str()))
         .select(diesel::dsl::max(audit_events::created_at))
         .first::<Option<NaiveDateTime>>(conn)?;
+    let ignored_roles = members::table
+        .filter(members::organization_id.eq(&org))
+        .filter(members::removed_at.is_null())
+        .filter(members::ignored_roles.is_not_null())
+        .select(members::ignored_roles.assume_not_null())
+        .load::<String>(conn)?;
     Ok(OrganizationCounts {
+        ignored_roles,
         members,
         pending_invitations,
         expired_invitations,

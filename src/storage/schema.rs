@@ -49,6 +49,7 @@ diesel::table! {
         deactivated_date -> Nullable<Timestamp>,
         verified_at -> Nullable<Timestamp>,
         role_from_groups -> Bool,
+        ignored_roles -> Nullable<Text>,
     }
 }
 

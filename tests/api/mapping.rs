@@ -555,6 +555,7 @@ async fn a_ten_thousand_member_group_in_one_patch(backend: Backend) {
             scim_attributes: "{}".into(),
             added_date: now,
             updated_at: now,
+            ignored_roles: None,
         })
         .collect();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -681,5 +682,94 @@ both_backends!(
     okta_lifecycle_replay,
     entra_lifecycle_replay,
     group_bindings_set_roles,
+    role_values_are_kept_mapped_or_reported,
     a_ten_thousand_member_group_in_one_patch,
 );
+
+/// `roles` values (Entra app roles, whatever scim2-tester writes) never fail provisioning: a roster
+/// role name or a configured alias sets the role, anything else is kept as sent, grants nothing,
+/// and is named in the audit event and the organization summary.
+async fn role_values_are_kept_mapped_or_reported(backend: Backend) {
+    let app = spawn_app_with(TestDb::create(backend), |s| {
+        s.role_aliases = vec![("approver".into(), roster::domain::Role::Checker)];
+    })
+    .await;
+    let body = |user: &str, roles: Value| json!({"userName": user, "emails": [{"value": user, "primary": true}], "roles": roles});
+    let (code, reader) = app
+        .s(
+            Method::POST,
+            "/Users",
+            Some(body(
+                "reader@x.example",
+                json!([{"value": "Reader", "type": "WindowsAzureActiveDirectoryRole"}]),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{reader}");
+    assert_eq!(reader["roles"][0]["value"], "Reader", "kept as sent: {reader}");
+    let id = reader["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.native(&id).await.1["role"],
+        "VIEWER",
+        "an unmapped value grants nothing"
+    );
+    let events = app.member_events(&id);
+    assert_eq!(events[0].1["roles_ignored"], json!(["Reader"]), "{events:?}");
+
+    let (code, approver) = app
+        .s(
+            Method::POST,
+            "/Users",
+            Some(body(
+                "approver@x.example",
+                json!([{"value": "Approver"}, {"value": "Guest"}]),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{approver}");
+    let approver_id = approver["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.native(&approver_id).await.1["role"], "CHECKER", "the alias maps");
+    let (code, named) = app
+        .s(
+            Method::POST,
+            "/Users",
+            Some(body("named@x.example", json!([{"value": "market"}]))),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{named}");
+    assert_eq!(
+        app.native(named["id"].as_str().unwrap()).await.1["role"],
+        "MARKET",
+        "a role name, any case"
+    );
+
+    // A PATCH with another unknown value: 200, the role unchanged, the value reported.
+    let patched = app
+        .ops(
+            &format!("/Users/{approver_id}"),
+            json!([{"op": "replace", "path": "roles", "value": [{"value": "Approver"}, {"value": "Auditor"}]}]),
+        )
+        .await;
+    assert_eq!(patched["roles"][1]["value"], "Auditor");
+    assert_eq!(app.native(&approver_id).await.1["role"], "CHECKER");
+    let last = app
+        .member_events(&approver_id)
+        .into_iter()
+        .rfind(|(name, _)| name == "team_member.modify")
+        .unwrap();
+    assert_eq!(last.1["roles_ignored"], json!(["Auditor"]), "{last:?}");
+
+    let summary: Value = app
+        .get(&format!("/api/v1/organizations/{}/summary/", app.org))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["ignored_role_values"],
+        json!({"Auditor": 1, "Reader": 1}),
+        "{summary}"
+    );
+}

@@ -305,7 +305,11 @@ async fn unknown_group_members_are_kept_out_and_said(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{group}");
     assert_eq!(group["members"].as_array().unwrap().len(), 1, "{group}");
-    assert_eq!(group[GROUP_EXT]["ignoredMembers"], json!([ghost, "okta-00u1abc"]), "{group}");
+    assert_eq!(
+        group[GROUP_EXT]["ignoredMembers"],
+        json!([ghost, "okta-00u1abc"]),
+        "{group}"
+    );
     let path = format!("/Groups/{}", group["id"].as_str().unwrap());
 
     let late = uuid::Uuid::now_v7().to_string();
@@ -313,14 +317,19 @@ async fn unknown_group_members_are_kept_out_and_said(backend: Backend) {
         .scim_raw(
             Method::PATCH,
             &path,
-            Some(patch_body(json!([{"op": "add", "path": "members", "value": [{"value": late}, {"value": real}]}]))),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": late}, {"value": real}]}]),
+            )),
             &[],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched[GROUP_EXT]["ignoredMembers"], json!([late]), "{patched}");
     let (_, read) = app.scim_raw(Method::GET, &path, None, &[]).await;
-    assert!(read.get(GROUP_EXT).is_none(), "only the write's answer carries it: {read}");
+    assert!(
+        read.get(GROUP_EXT).is_none(),
+        "only the write's answer carries it: {read}"
+    );
 
     let query = roster::storage::AuditQuery {
         member_id: None,

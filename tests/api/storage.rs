@@ -56,6 +56,7 @@ fn new_member(org: OrganizationId, user_name: &str) -> NewMember {
         scim_attributes: "{}".to_owned(),
         added_date: now,
         updated_at: now,
+        ignored_roles: None,
     }
 }
 

@@ -203,6 +203,7 @@ fn call<'a>(
         audit,
         policy: crate::service::team::InvitationPolicy { ttl: invitation_ttl },
         group_roles: &[],
+        role_aliases: &[],
     }
 }
 

@@ -177,6 +177,9 @@ pub struct SummaryResponse {
     /// The last request an identity provider made through SCIM (`null`: never).
     #[schema(value_type = Option<String>)]
     pub last_provisioning_activity: Option<String>,
+    /// SCIM `roles` values (e.g. Entra app roles) that name no roster role and no `role_aliases`
+    /// entry, with how many members carry each: they grant nothing until mapped.
+    pub ignored_role_values: BTreeMap<String, i64>,
 }
 
 impl From<Summary> for SummaryResponse {
@@ -199,6 +202,7 @@ impl From<Summary> for SummaryResponse {
                 role_bound: s.role_bound_groups,
             },
             last_provisioning_activity: s.last_provisioning_at.map(timestamp),
+            ignored_role_values: s.ignored_role_values,
         }
     }
 }

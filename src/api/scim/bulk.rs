@@ -209,6 +209,7 @@ pub async fn bulk(
                 ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
             },
             group_roles: &state.settings.group_roles,
+            role_aliases: &state.settings.role_aliases,
         };
         let mut ids = std::collections::HashMap::new();
         let mut outcomes: Vec<Option<Outcome>> = (0..operations.len()).map(|_| None).collect();

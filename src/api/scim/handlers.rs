@@ -111,6 +111,7 @@ fn call<'a>(state: &'a AppState, principal: &Principal, audit: &'a crate::domain
             ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
         },
         group_roles: &state.settings.group_roles,
+        role_aliases: &state.settings.role_aliases,
     }
 }
 
