@@ -83,6 +83,31 @@ class Roster:
     def request_raw(self, method, path, raw):
         return self.request(method, path, None, None, raw.encode())
 
+    def request_wire(self, method, path, body=None, extra_head=""):
+        """Sends the request byte for byte over a socket: the path exactly as given (raw quotes,
+        spaces, brackets), as real clients send it and as a client library would not."""
+        host, port = self.base.split("//", 1)[1].split("/", 1)[0].split(":")
+        prefix = "/" + self.base.split("//", 1)[1].split("/", 1)[1]
+        data = json.dumps(body).encode() if body is not None else b""
+        head = (f"{method} {prefix}{path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {self.token}\r\n"
+                f"Accept: application/scim+json\r\nContent-Type: application/scim+json\r\nContent-Length: {len(data)}\r\n"
+                f"{extra_head}Connection: close\r\n\r\n")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(head.encode() + data)
+            raw = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+        status_line, _, rest = raw.partition(b"\r\n")
+        _, _, payload = rest.partition(b"\r\n\r\n")
+        status = int(status_line.split()[1])
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, None
+
     def request(self, method, path, body=None, headers=None, data=None):
         data = data if data is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.base + path, data=data, method=method)
@@ -351,7 +376,9 @@ def corpus(roster, fixtures):
     checks = []
     for case in cases:
         path = fill(case["path"])
-        if "raw" in case:
+        if case.get("wire"):
+            status, answer = roster.request_wire(case["method"], path, fill(case.get("body")), case.get("wire_head", ""))
+        elif "raw" in case:
             status, answer = roster.request_raw(case["method"], path, case["raw"])
         else:
             status, answer = roster.request(case["method"], path, fill(case.get("body")), case.get("headers"))

@@ -4,11 +4,15 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::{App, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::api::lenient::LenientStream;
 use crate::api::logging::RedactedRootSpan;
 use crate::api::{self, AppState};
 use crate::auth::{self, IssuedToken, TokenSigner};
@@ -62,22 +66,39 @@ impl Application {
             let state = state.clone();
             let workers = state.settings.workers;
             let max_body = state.settings.max_body_bytes;
-            let blocking_threads = (state.settings.db_pool_size as usize / workers.max(1)).max(2);
-            HttpServer::new(move || {
-                App::new()
-                    .wrap(actix_web::middleware::from_fn(api::scim::normalize_path))
-                    .wrap(actix_web::middleware::from_fn(api::guard::guard_requests))
-                    .wrap(TracingLogger::<RedactedRootSpan>::new())
-                    .app_data(web::Data::new(state.clone()))
-                    .app_data(web::PayloadConfig::new(max_body))
-                    .configure(|cfg| api::configure(cfg, max_body))
-            })
-            .workers(workers)
+            let local_addr = state.settings.listen;
             // Database work runs on the blocking pool; a few threads per worker keep it busy
             // without the context switching hundreds of them would cost on a small machine.
-            .worker_max_blocking_threads(blocking_threads)
-            .listen(listener)?
-            .run()
+            let blocking_threads = (state.settings.db_pool_size as usize / workers.max(1)).max(2);
+            // actix-web's HttpServer, assembled by hand so that every connection's reads pass
+            // through `LenientStream` (request targets as real clients send them) first.
+            actix_server::Server::build()
+                .workers(workers)
+                .worker_max_blocking_threads(blocking_threads)
+                .shutdown_timeout(30)
+                .listen("roster", listener, move || {
+                    let app = App::new()
+                        .wrap(actix_web::middleware::from_fn(api::scim::normalize_path))
+                        .wrap(actix_web::middleware::from_fn(api::guard::guard_requests))
+                        .wrap(TracingLogger::<RedactedRootSpan>::new())
+                        .app_data(web::Data::new(state.clone()))
+                        .app_data(web::PayloadConfig::new(max_body))
+                        .configure(|cfg| api::configure(cfg, max_body));
+                    let app = app.into_factory().map_err(|err: actix_web::Error| err.error_response());
+                    let config = AppConfig::__priv_test_new(false, local_addr.to_string(), local_addr);
+                    fn_service(|io: actix_rt::net::TcpStream| async move {
+                        // As HttpServer does: responses are small and latency matters.
+                        let _ = io.set_nodelay(true);
+                        let peer = io.peer_addr().ok();
+                        Ok::<_, DispatchError>((LenientStream::new(io), peer))
+                    })
+                    .and_then(
+                        HttpService::build()
+                            .local_addr(local_addr)
+                            .h1(map_config(app, move |_| config.clone())),
+                    )
+                })?
+                .run()
         };
         Ok(Application {
             port,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod invitations;
+pub mod lenient;
 pub mod logging;
 pub mod native;
 pub mod scim;
@@ -42,7 +43,8 @@ where
 
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     // Invitation routes first: they share the /api/v1 prefix but are reached without a bearer token.
-    cfg.configure(health::configure)
+    cfg.route(lenient::UNREADABLE_PATH, web::get().to(lenient::unreadable_request))
+        .configure(health::configure)
         .configure(invitations::configure)
         .configure(|cfg| native::configure(cfg, max_body_bytes))
         .configure(scim::configure);

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod fuzz;
 mod health;
+mod interop;
 mod invitations;
 mod mapping;
 mod organizations;

@@ -104,10 +104,46 @@ pub(crate) async fn read_json(mut payload: web::Payload, limit: usize) -> Result
         .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("malformed JSON: {e}")))
 }
 
-/// Query parameters; `+` reads as a space.
+/// Query parameters; `+` reads as a space. An `&` inside a quoted filter value that the client
+/// left unencoded (`filter=department eq "R&D"`) stays part of the value.
 pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&quoted_ampersands_encoded(req.query_string()))
         .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("malformed query string: {e}")))
+}
+
+/// The query string with every `&` that falls inside a double-quoted string encoded as `%26`.
+/// Quotes count raw or encoded (`%22`); a quote after a backslash (`\"`, `%5C%22`) does not.
+fn quoted_ampersands_encoded(query: &str) -> std::borrow::Cow<'_, str> {
+    if !query.contains('&') || !(query.contains('"') || query.contains("%22")) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let bytes = query.as_bytes();
+    let mut out = String::with_capacity(query.len() + 8);
+    let (mut inside, mut escaped, mut i) = (false, false, 0);
+    while i < bytes.len() {
+        let rest = &query[i..];
+        let (token, len) = if rest.starts_with("%22") {
+            ('"', 3)
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%5C") {
+            ('\\', 3)
+        } else {
+            (
+                rest.chars().next().unwrap_or_default(),
+                rest.chars().next().map_or(1, char::len_utf8),
+            )
+        };
+        match token {
+            '&' if inside => out.push_str("%26"),
+            '"' if !escaped => {
+                inside = !inside;
+                out.push_str(&rest[..len]);
+            }
+            _ => out.push_str(&rest[..len]),
+        }
+        escaped = token == '\\' && !escaped;
+        i += len;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub(crate) fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
@@ -166,6 +202,23 @@ pub fn canonical_path(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ampersands_inside_quoted_values_stay_in_them() {
+        let fixed = |q| super::quoted_ampersands_encoded(q).into_owned();
+        assert_eq!(
+            fixed("filter=department%20eq%20%22R&D%22&count=5"),
+            "filter=department%20eq%20%22R%26D%22&count=5"
+        );
+        assert_eq!(fixed(r#"filter=a eq "x&y"&b=1"#), r#"filter=a eq "x%26y"&b=1"#);
+        assert_eq!(fixed(r#"filter=a eq "q\"&r"&c=2"#), r#"filter=a eq "q\"%26r"&c=2"#);
+        assert_eq!(fixed("count=1&startIndex=2"), "count=1&startIndex=2");
+        assert_eq!(
+            fixed("é=%22&x"),
+            "é=%22%26x",
+            "an unbalanced quote takes the rest, as the filter would"
+        );
+    }
+
     #[test]
     fn paths_are_made_canonical() {
         assert_eq!(
