@@ -37,7 +37,9 @@ async fn authenticate_request(req: &ServiceRequest) -> Result<Principal, AuthErr
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered on the app")
         .clone();
-    match web::block(move || authenticate(&state.db, &state.signer, &token, crate::domain::now())).await {
+    match crate::api::in_blocking_pool(move || authenticate(&state.db, &state.signer, &token, crate::domain::now()))
+        .await
+    {
         Ok(result) => result,
         Err(_) => Err(AuthError::Storage(crate::storage::StorageError::Corrupt(
             "authentication task cancelled".into(),
@@ -101,7 +103,7 @@ impl ScimAuth {
         f: impl FnOnce(Principal) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
         let state = state.clone();
-        web::block(move || f(self.principal(&state)?))
+        crate::api::in_blocking_pool(move || f(self.principal(&state)?))
             .await
             .unwrap_or_else(|_| Err(ScimError::internal()))
     }

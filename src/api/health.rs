@@ -20,7 +20,7 @@ async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db = state.db.clone();
-    let ping = web::block(move || -> Result<(), crate::storage::StorageError> {
+    let ping = crate::api::in_blocking_pool(move || -> Result<(), crate::storage::StorageError> {
         let mut conn = db.get()?;
         conn.batch_execute("SELECT 1")?;
         Ok(())

@@ -104,7 +104,7 @@ async fn invitation_page(state: web::Data<AppState>, token: web::Path<String>) -
     let token = token.into_inner();
     let db = state.db.clone();
     let lookup = token.clone();
-    match web::block(move || invitations::describe_invitation(&db, &lookup)).await {
+    match crate::api::in_blocking_pool(move || invitations::describe_invitation(&db, &lookup)).await {
         Ok(Ok(view)) => page(StatusCode::OK, "You are invited", &invitation_body(&token, &view)),
         Ok(Err(e)) => refusal_page(e),
         Err(_) => refusal_page(InvitationError::Service(crate::service::ServiceError::Internal(
@@ -129,13 +129,15 @@ async fn accept_invitation(
 ) -> Result<HttpResponse, ApiError> {
     let token = token.into_inner();
     let db = state.db.clone();
-    let result = web::block(move || invitations::accept_invitation(&db, &token, meta.ip_address, meta.user_agent))
-        .await
-        .unwrap_or_else(|_| {
-            Err(InvitationError::Service(crate::service::ServiceError::Internal(
-                "cancelled".into(),
-            )))
-        });
+    let result = crate::api::in_blocking_pool(move || {
+        invitations::accept_invitation(&db, &token, meta.ip_address, meta.user_agent)
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(InvitationError::Service(crate::service::ServiceError::Internal(
+            "cancelled".into(),
+        )))
+    });
     match (result, wants_html(&req)) {
         (Ok(member), true) => {
             let org = html_escape(&member.organization_id.to_string());

@@ -127,4 +127,6 @@ pub mod events {
     pub const MEMBER_INVITE_DELIVERED: &str = "team_member.invite_delivered";
     pub const MEMBER_INVITE_DELIVERY_FAILED: &str = "team_member.invite_delivery_failed";
     pub const MEMBER_INVITE_ACCEPT: &str = "team_member.invite_accept";
+    /// The identity provider took away the organization's last active ADMINISTRATOR.
+    pub const ORGANIZATION_WITHOUT_ADMINISTRATOR: &str = "team.without_administrator";
 }

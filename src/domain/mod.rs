@@ -6,6 +6,7 @@ pub mod ids;
 pub mod invitation;
 pub mod member;
 pub mod permissions;
+pub mod provisioning;
 pub mod query;
 pub mod team;
 pub mod token;

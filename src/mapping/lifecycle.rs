@@ -1,70 +1,37 @@
-//! The design's rule table for SCIM `active` and `DELETE`: which domain operation each request is,
-//! given the member's native state. Pure; the service layer carries the plan out.
+//! The design's rule table for SCIM `active` and `DELETE`: which domain command each request is,
+//! given the member's native state. Pure; the service layer carries the commands out.
 
 use crate::domain::MemberStatus;
+use crate::domain::provisioning::{ActiveCommand, Arrival, Departure};
 
-/// What creating a User means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreatePlan {
-    /// `active` true or absent: a PENDING member and an invitation (when there is an e-mail).
-    Invite,
-    /// `active: false`: an INACTIVE member, no invitation.
-    CreateInactive,
-}
-
-pub fn plan_create(active: Option<bool>) -> CreatePlan {
+/// `POST /Users`: `active` false is an INACTIVE member; true or absent, an invitation.
+pub fn plan_create(active: Option<bool>) -> Arrival {
     if active == Some(false) {
-        CreatePlan::CreateInactive
+        Arrival::Inactive
     } else {
-        CreatePlan::Invite
+        Arrival::Invite
     }
 }
 
-/// What a change of `active` means for a member in a given state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActivePlan {
-    /// Nothing to do (the member already reads as requested).
-    Unchanged,
-    /// ACTIVE (or SUSPENDED) → INACTIVE with a deactivation date.
-    Deactivate,
-    /// PENDING → the invitation is revoked, INACTIVE.
-    RevokeInvitation,
-    /// INACTIVE, registered before → ACTIVE.
-    Reactivate,
-    /// INACTIVE, never registered → invited again, PENDING.
-    Reinvite,
-    /// BLOCKED natively: stays BLOCKED whatever the IdP sends (the response says so).
-    KeepBlocked,
-}
-
-pub fn plan_active(current: MemberStatus, registered: bool, requested: bool) -> ActivePlan {
+/// A requested `active` for a member in a given state: the command it is, or nothing (the member
+/// already reads as requested, or is BLOCKED natively and stays so whatever the IdP sends).
+pub fn plan_active(current: MemberStatus, registered: bool, requested: bool) -> Option<ActiveCommand> {
     use MemberStatus::*;
     match (current, requested) {
-        (Blocked, _) => ActivePlan::KeepBlocked,
-        (Pending | Active, true) | (Inactive, false) => ActivePlan::Unchanged,
-        (Active | Suspended, false) => ActivePlan::Deactivate,
-        (Pending, false) => ActivePlan::RevokeInvitation,
-        (Inactive | Suspended, true) if registered => ActivePlan::Reactivate,
-        (Inactive | Suspended, true) => ActivePlan::Reinvite,
+        (Blocked, _) | (Pending | Active, true) | (Inactive, false) => None,
+        (Active | Suspended, false) => Some(ActiveCommand::Deactivate),
+        (Pending, false) => Some(ActiveCommand::RevokeInvitation),
+        (Inactive | Suspended, true) if registered => Some(ActiveCommand::Reactivate),
+        (Inactive | Suspended, true) => Some(ActiveCommand::Reinvite),
     }
 }
 
-/// What `DELETE /Users/{id}` means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeletePlan {
-    /// A pending invitation is cancelled.
-    CancelInvitation,
-    /// A registered member is deactivated (kept, with its history).
-    Deactivate,
-    /// Already inactive or blocked: only hidden from SCIM.
-    HideOnly,
-}
-
-pub fn plan_delete(current: MemberStatus) -> DeletePlan {
+/// `DELETE /Users/{id}`.
+pub fn plan_delete(current: MemberStatus) -> Departure {
     match current {
-        MemberStatus::Pending => DeletePlan::CancelInvitation,
-        MemberStatus::Active | MemberStatus::Suspended => DeletePlan::Deactivate,
-        MemberStatus::Inactive | MemberStatus::Blocked => DeletePlan::HideOnly,
+        MemberStatus::Pending => Departure::CancelInvitation,
+        MemberStatus::Active | MemberStatus::Suspended => Departure::Deactivate,
+        MemberStatus::Inactive | MemberStatus::Blocked => Departure::HideOnly,
     }
 }
 
@@ -75,32 +42,33 @@ mod tests {
 
     #[test]
     fn creation() {
-        assert_eq!(plan_create(None), CreatePlan::Invite);
-        assert_eq!(plan_create(Some(true)), CreatePlan::Invite);
-        assert_eq!(plan_create(Some(false)), CreatePlan::CreateInactive);
+        assert_eq!(plan_create(None), Arrival::Invite);
+        assert_eq!(plan_create(Some(true)), Arrival::Invite);
+        assert_eq!(plan_create(Some(false)), Arrival::Inactive);
     }
 
     #[test]
     fn active_changes_follow_the_design_table() {
-        assert_eq!(plan_active(Active, true, false), ActivePlan::Deactivate);
-        assert_eq!(plan_active(Pending, false, false), ActivePlan::RevokeInvitation);
-        assert_eq!(plan_active(Inactive, true, true), ActivePlan::Reactivate);
-        assert_eq!(plan_active(Inactive, false, true), ActivePlan::Reinvite);
-        assert_eq!(plan_active(Active, true, true), ActivePlan::Unchanged);
-        assert_eq!(plan_active(Pending, false, true), ActivePlan::Unchanged);
-        assert_eq!(plan_active(Inactive, true, false), ActivePlan::Unchanged);
-        assert_eq!(plan_active(Suspended, true, false), ActivePlan::Deactivate);
-        assert_eq!(plan_active(Suspended, true, true), ActivePlan::Reactivate);
+        use ActiveCommand::*;
+        assert_eq!(plan_active(Active, true, false), Some(Deactivate));
+        assert_eq!(plan_active(Pending, false, false), Some(RevokeInvitation));
+        assert_eq!(plan_active(Inactive, true, true), Some(Reactivate));
+        assert_eq!(plan_active(Inactive, false, true), Some(Reinvite));
+        assert_eq!(plan_active(Active, true, true), None);
+        assert_eq!(plan_active(Pending, false, true), None);
+        assert_eq!(plan_active(Inactive, true, false), None);
+        assert_eq!(plan_active(Suspended, true, false), Some(Deactivate));
+        assert_eq!(plan_active(Suspended, true, true), Some(Reactivate));
         for requested in [true, false] {
-            assert_eq!(plan_active(Blocked, true, requested), ActivePlan::KeepBlocked);
+            assert_eq!(plan_active(Blocked, true, requested), None, "BLOCKED stays BLOCKED");
         }
     }
 
     #[test]
     fn deletion() {
-        assert_eq!(plan_delete(Pending), DeletePlan::CancelInvitation);
-        assert_eq!(plan_delete(Active), DeletePlan::Deactivate);
-        assert_eq!(plan_delete(Inactive), DeletePlan::HideOnly);
-        assert_eq!(plan_delete(Blocked), DeletePlan::HideOnly);
+        assert_eq!(plan_delete(Pending), Departure::CancelInvitation);
+        assert_eq!(plan_delete(Active), Departure::Deactivate);
+        assert_eq!(plan_delete(Inactive), Departure::HideOnly);
+        assert_eq!(plan_delete(Blocked), Departure::HideOnly);
     }
 }

@@ -1,6 +1,5 @@
 //! SCIM resources to domain commands and domain state back to SCIM. No SQL and no HTTP here.
 
-pub mod error;
 pub mod filter;
 pub mod group;
 pub mod lifecycle;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{etag, scim_time};
 use crate::domain::invitation::InvitationState;
+use crate::domain::provisioning::{Profile, RoleDecision};
 use crate::domain::{Email, Member, PhoneNumber, Role, UserName};
 use crate::scim::resource::as_bool;
 use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, ROSTER_USER_SCHEMA, USER_SCHEMA};
@@ -18,23 +19,14 @@ use crate::scim::{ScimError, ScimType};
 /// What a User body asks for, parsed.
 #[derive(Debug, Clone)]
 pub struct UserInput {
-    pub user_name: UserName,
-    pub external_id: Option<String>,
-    pub display_name: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    /// The primary (else work, else first) e-mail, when it is a valid address.
-    pub email: Option<Email>,
-    /// The primary (else mobile, else work, else first) phone, when it reads as E.164.
-    pub phone: Option<PhoneNumber>,
+    /// Who the person is: the column-backed attributes, and everything else as sent.
+    pub profile: Profile,
     pub active: Option<bool>,
     /// The `roles` values as sent (Entra app roles, or whatever the IdP maps there); which of them
     /// gives a role is decided by [`UserInput::decide_role`].
     pub roles: Vec<RoleValue>,
-    /// roster's own extension `role`, when given (a roster role by name).
-    pub extension_role: Option<Role>,
-    /// Everything else, as sent (canonical form): stored with the member.
-    pub attributes: Map<String, Value>,
+    /// roster's own extension `role`, as sent.
+    pub extension_role: Option<String>,
 }
 
 /// Keys that live in columns or are computed, never stored in the attributes.
@@ -104,35 +96,43 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
         })
         .collect();
     // roster's own extension: `role` is writable there too (a mapped `roles` value wins).
-    let extension_role = match canonical
+    let extension_role = canonical
         .get(ROSTER_USER_SCHEMA)
         .and_then(|e| e.get("role"))
         .and_then(Value::as_str)
-    {
-        None => None,
-        Some(r) => Some(
-            r.parse::<Role>()
-                .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))?,
-        ),
-    };
-    let attributes = canonical
+        .map(str::to_owned);
+    let attributes: Map<String, Value> = canonical
         .iter()
         .filter(|(k, _)| !NOT_STORED.contains(&k.as_str()))
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Every address the member is found by: each `emails` value, and the member's own e-mail.
+    let mut addresses: Vec<String> = attributes
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if let Some(e) = &email {
+        addresses.push(e.as_str().to_owned());
+    }
     Ok(UserInput {
-        user_name,
-        external_id: text(canonical.get("externalId")),
-        display_name: text(canonical.get("displayName")),
-        first_name: text(name.and_then(|n| n.get("givenName"))),
-        last_name: text(name.and_then(|n| n.get("familyName"))),
-        email,
-        phone,
+        profile: Profile {
+            user_name,
+            external_id: text(canonical.get("externalId")),
+            display_name: text(canonical.get("displayName")),
+            first_name: text(name.and_then(|n| n.get("givenName"))),
+            last_name: text(name.and_then(|n| n.get("familyName"))),
+            email,
+            phone,
+            addresses,
+            attributes,
+        },
         active: canonical.get("active").and_then(as_bool),
         roles,
         extension_role,
-        attributes,
     })
 }
 
@@ -143,21 +143,13 @@ pub struct RoleValue {
     pub primary: bool,
 }
 
-/// What a User's `roles` amount to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleDecision {
-    /// The role to give, if any value maps to one.
-    pub role: Option<Role>,
-    /// Values that name no roster role and no alias: kept on the resource, granting nothing.
-    pub ignored: Vec<String>,
-}
-
 impl UserInput {
     /// The role the `roles` values give. A value maps when it names a roster role (case ignored)
     /// or an alias of `role_aliases` (lower-cased names); of several, the primary mapped one,
     /// else the highest-ranked. Values that map to nothing grant nothing (least privilege) and
     /// are reported, never refused: IdPs send the app roles the customer defined. roster's own
-    /// extension `role` counts when no `roles` value maps.
+    /// extension `role` counts when no `roles` value maps (and is reported the same way when it
+    /// names no role).
     pub fn decide_role(&self, role_aliases: &[(String, Role)]) -> RoleDecision {
         let map = |value: &str| {
             value.parse::<Role>().ok().or_else(|| {
@@ -177,12 +169,21 @@ impl UserInput {
                 None => {}
             }
         }
+        let extension = self.extension_role.as_deref().and_then(|value| match map(value) {
+            Some(role) => Some(role),
+            None => {
+                if !ignored.iter().any(|i| i == value) {
+                    ignored.push(value.to_owned());
+                }
+                None
+            }
+        });
         let role = mapped
             .iter()
             .find(|(_, primary)| *primary)
             .map(|(role, _)| *role)
             .or_else(|| mapped.iter().map(|(role, _)| *role).max())
-            .or(self.extension_role);
+            .or(extension);
         RoleDecision { role, ignored }
     }
 }
@@ -339,20 +340,23 @@ mod tests {
             "roles": [{"value": "checker"}]
         }))
         .unwrap();
-        assert_eq!(u.user_name.as_str(), "Jo.Doe@Example.com");
-        assert_eq!(u.email.as_ref().unwrap().as_str(), "jo@work.com");
-        assert_eq!(u.phone.as_ref().unwrap().as_str(), "+33671915834");
+        let p = &u.profile;
+        assert_eq!(p.user_name.as_str(), "Jo.Doe@Example.com");
+        assert_eq!(p.email.as_ref().unwrap().as_str(), "jo@work.com");
+        assert_eq!(p.phone.as_ref().unwrap().as_str(), "+33671915834");
         assert_eq!(
-            (u.first_name.as_deref(), u.last_name.as_deref()),
+            (p.first_name.as_deref(), p.last_name.as_deref()),
             (Some("Jo"), Some("Doe"))
         );
+        assert_eq!(p.addresses, ["home@x.com", "jo@work.com", "jo@work.com"]);
         assert_eq!(u.active, Some(true));
         assert_eq!(u.decide_role(&[]).role, Some(Role::Checker));
-        assert_eq!(u.attributes["roles"][0]["value"], "checker", "kept as sent");
-        assert!(u.attributes.get("password").is_none(), "never stored");
-        assert_eq!(u.attributes["name"]["formatted"], "Jo Doe");
-        assert_eq!(u.attributes["phoneNumbers"][0]["value"], "555-0100", "kept as sent");
-        assert!(u.attributes.contains_key(ENTERPRISE_USER_SCHEMA));
+        assert_eq!(u.profile.attributes["roles"][0]["value"], "checker", "kept as sent");
+        let a = &u.profile.attributes;
+        assert!(a.get("password").is_none(), "never stored");
+        assert_eq!(a["name"]["formatted"], "Jo Doe");
+        assert_eq!(a["phoneNumbers"][0]["value"], "555-0100", "kept as sent");
+        assert!(a.contains_key(ENTERPRISE_USER_SCHEMA));
     }
 
     #[test]
@@ -403,5 +407,15 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"role": "MARKET"}}))
         .unwrap();
         assert_eq!(ext.decide_role(&[]).role, Some(Role::Market));
+        let unknown = input(json!({"userName": "a",
+            "urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"role": "Owner"}}))
+        .unwrap();
+        assert_eq!(
+            unknown.decide_role(&[]),
+            RoleDecision {
+                role: None,
+                ignored: vec!["Owner".into()]
+            }
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! Use cases. Each public function is one transaction that makes the change and writes its audit
-//! event(s) together. Blocking: the HTTP layer calls these through `web::block`.
+//! event(s) together. Blocking: the HTTP layer calls these through `api::in_blocking_pool`.
 
 pub mod bootstrap;
+pub mod groups;
 pub mod invitations;
+pub mod members;
 pub mod organizations;
-pub mod scim_groups;
-pub mod scim_users;
 pub mod team;
 pub mod tokens;
 
@@ -57,6 +57,16 @@ pub(crate) fn stored<T: std::str::FromStr>(column: &str, value: &str) -> Result<
     value
         .parse()
         .map_err(|_| StorageError::Corrupt(format!("column {column} holds {value:?}")))
+}
+
+/// Who makes a change, and the organization's settings that shape it.
+pub struct ChangeContext<'a> {
+    pub organization_id: crate::domain::OrganizationId,
+    pub audit: &'a crate::domain::audit::AuditContext,
+    /// How invitations are made (their lifetime).
+    pub policy: team::InvitationPolicy,
+    /// Groups that give a role by displayName (configuration).
+    pub group_roles: &'a [(String, crate::domain::Role)],
 }
 
 /// The role an organization gives members that no role-bound group gives one.

@@ -344,6 +344,9 @@ pub struct Summary {
     pub last_provisioning_at: Option<NaiveDateTime>,
     /// SCIM `roles` values that map to no roster role, with how many members carry each.
     pub ignored_role_values: BTreeMap<String, i64>,
+    /// ACTIVE members with the ADMINISTRATOR role: 0 means nobody administers the organization
+    /// natively (the identity provider can take the last one away; see the README).
+    pub active_administrators: i64,
 }
 
 pub fn organization_summary(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Summary> {
@@ -356,9 +359,13 @@ pub fn organization_summary(db: &Database, caller: &Caller, organization_id: Org
         // Every status and role is listed, with zero when nobody has it.
         let mut by_status: BTreeMap<&'static str, i64> = MemberStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         let mut by_role: BTreeMap<&'static str, i64> = Role::ALL.iter().map(|r| (r.as_str(), 0)).collect();
+        let mut active_administrators = 0;
         for (status, role, n) in &counts.members {
             let status: MemberStatus = stored("members.status", status)?;
             let role: Role = stored("members.role", role)?;
+            if status == MemberStatus::Active && role == Role::Administrator {
+                active_administrators += n;
+            }
             *by_status.entry(status.as_str()).or_default() += n;
             *by_role.entry(role.as_str()).or_default() += n;
         }
@@ -380,6 +387,7 @@ pub fn organization_summary(db: &Database, caller: &Caller, organization_id: Org
             role_bound_groups: counts.role_bound_groups,
             last_provisioning_at: counts.last_provisioning_at,
             ignored_role_values: tally_ignored_roles(&counts.ignored_roles),
+            active_administrators,
         })
     })
 }
@@ -702,8 +710,14 @@ fn remove_member_in(
     event_name: &'static str,
     context: &AuditContext,
 ) -> ServiceResult<()> {
-    team::guard_last_administrator(conn, member)?;
     let now = crate::domain::now();
+    super::members::check_last_administrator(
+        conn,
+        member,
+        crate::domain::provisioning::Authority::Organization,
+        context,
+        now,
+    )?;
     let organization_id = member.organization_id;
     storage::close_open_invitations(conn, organization_id, member.id, "CANCELLED", now)?;
     let changes = MemberChanges {

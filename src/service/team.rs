@@ -4,9 +4,10 @@
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
-use super::{ServiceError, ServiceResult, stored};
+use super::{ServiceError, ServiceResult, members, stored};
 use crate::domain::audit::{AuditContext, NewAuditEvent, events};
 use crate::domain::invitation::{InvitationDetails, InvitationEmail, InvitationSummary};
+use crate::domain::provisioning::Authority;
 use crate::domain::team::{
     Lifecycle, StatusChange, check_deactivation, check_pending, decide_lifecycle, decide_status_change,
 };
@@ -510,36 +511,9 @@ pub fn cancel_invitation(
         let now = crate::domain::now();
         let member = lock_member(conn, organization_id, id)?;
         check_pending(member.status, "cancelled").map_err(refused)?;
-        storage::close_open_invitations(conn, organization_id, id, "CANCELLED", now)?;
-        let changes = MemberChanges {
-            status: Some(MemberStatus::Inactive.as_str().to_owned()),
-            removed_at: Some(Some(now)),
-            ..MemberChanges::default()
-        };
-        storage::update_member(conn, organization_id, id, &changes, now)?;
-        storage::insert_audit_event(
-            conn,
-            context,
-            &NewAuditEvent::new(organization_id, events::MEMBER_INVITE_CANCEL).about(id),
-            now,
-        )?;
+        members::cancel_invitation_in(conn, &member, MemberChanges::default(), &[], context, now)?;
         Ok(())
     })
-}
-
-/// Refuses to leave the organization without an active ADMINISTRATOR.
-pub(crate) fn guard_last_administrator(conn: &mut DbConnection, member: &Member) -> ServiceResult<()> {
-    if member.role != Role::Administrator || member.status != MemberStatus::Active {
-        return Ok(());
-    }
-    storage::lock_organization(conn, member.organization_id)?;
-    if storage::count_active_administrators(conn, member.organization_id, member.id)? == 0 {
-        return Err(ServiceError::conflict(
-            "role",
-            "this member is the organization's last active ADMINISTRATOR; make another member ADMINISTRATOR first",
-        ));
-    }
-    Ok(())
 }
 
 /// Seed 000's `PUT /team/{member_id}/`: change the role, reactivate (or deactivate), or both.
@@ -574,22 +548,6 @@ pub(crate) fn update_member_in(
             None => StatusChange::Unchanged,
         };
         let new_role = update.role.filter(|r| *r != member.role);
-        if new_role.is_some() {
-            let groups = storage::bound_groups_of_member(conn, organization_id, id)?;
-            if !groups.is_empty() {
-                let names: Vec<String> = groups
-                    .iter()
-                    .map(|(_, name, role)| format!("{name} ({role})"))
-                    .collect();
-                return Err(ServiceError::conflict(
-                    "role",
-                    format!(
-                        "this member's role comes from its groups: {}; change the groups instead",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
         let touches_administrator = new_role == Some(Role::Administrator)
             || (member.role == Role::Administrator
                 && (new_role.is_some() || status_change == StatusChange::Deactivate));
@@ -598,49 +556,17 @@ pub(crate) fn update_member_in(
                 "only an ADMINISTRATOR can grant the ADMINISTRATOR role or change an ADMINISTRATOR".into(),
             ));
         }
-        if new_role.is_some() || status_change == StatusChange::Deactivate {
-            guard_last_administrator(conn, &member)?;
-        }
-        let mut changes = MemberChanges::default();
+        // The shared commands: the same rules and events as a change from the identity provider.
+        let mut current = member;
         if let Some(role) = new_role {
-            changes.role = Some(role.as_str().to_owned());
+            current = members::change_role_in(conn, &current, role, Authority::Organization, context, now)?;
         }
-        match status_change {
-            StatusChange::Unchanged => {}
-            StatusChange::Reactivate => {
-                changes.status = Some(MemberStatus::Active.as_str().to_owned());
-                changes.deactivated_date = Some(None);
-                changes.status_reason = Some(None);
-            }
-            StatusChange::Deactivate => {
-                changes.status = Some(MemberStatus::Inactive.as_str().to_owned());
-                changes.deactivated_date = Some(Some(now));
-            }
-        }
-        if new_role.is_none() && status_change == StatusChange::Unchanged {
-            return Ok(attach_invitation(conn, member, now)?);
-        }
-        let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
-        if let Some(role) = new_role {
-            let event = NewAuditEvent::new(organization_id, events::MEMBER_MODIFY)
-                .about(id)
-                .with("old_role", member.role.as_str())
-                .with("new_role", role.as_str());
-            storage::insert_audit_event(conn, context, &event, now)?;
-        }
-        let status_event = match status_change {
-            StatusChange::Reactivate => Some(events::MEMBER_REACTIVATE),
-            StatusChange::Deactivate => Some(events::MEMBER_DEACTIVATE),
-            StatusChange::Unchanged => None,
+        current = match status_change {
+            StatusChange::Unchanged => current,
+            StatusChange::Reactivate => members::reactivate_in(conn, &current, context, now)?,
+            StatusChange::Deactivate => members::deactivate_in(conn, &current, Authority::Organization, context, now)?,
         };
-        if let Some(name) = status_event {
-            let event = NewAuditEvent::new(organization_id, name)
-                .about(id)
-                .with("old_status", member.status.as_str())
-                .with("new_status", updated.status.as_str());
-            storage::insert_audit_event(conn, context, &event, now)?;
-        }
-        Ok(attach_invitation(conn, updated, now)?)
+        Ok(attach_invitation(conn, current, now)?)
     }
 }
 
@@ -709,17 +635,7 @@ pub fn deactivate_member(
                 "only an ADMINISTRATOR can deactivate an ADMINISTRATOR".into(),
             ));
         }
-        guard_last_administrator(conn, &member)?;
-        let changes = MemberChanges {
-            status: Some(MemberStatus::Inactive.as_str().to_owned()),
-            deactivated_date: Some(Some(now)),
-            ..MemberChanges::default()
-        };
-        let updated = Member::try_from(storage::update_member(conn, organization_id, id, &changes, now)?)?;
-        let event = NewAuditEvent::new(organization_id, events::MEMBER_DEACTIVATE)
-            .about(id)
-            .with("old_status", member.status.as_str());
-        storage::insert_audit_event(conn, context, &event, now)?;
+        let updated = members::deactivate_in(conn, &member, Authority::Organization, context, now)?;
         Ok(attach_invitation(conn, updated, now)?)
     })
 }
@@ -750,7 +666,7 @@ pub fn change_lifecycle(
             ));
         }
         if next != MemberStatus::Active {
-            guard_last_administrator(conn, &member)?;
+            members::check_last_administrator(conn, &member, Authority::Organization, context, now)?;
         }
         let changes = MemberChanges {
             status: Some(next.as_str().to_owned()),

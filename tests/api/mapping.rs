@@ -683,6 +683,7 @@ both_backends!(
     entra_lifecycle_replay,
     group_bindings_set_roles,
     role_values_are_kept_mapped_or_reported,
+    the_identity_provider_may_take_away_the_last_administrator,
     a_ten_thousand_member_group_in_one_patch,
 );
 
@@ -772,4 +773,85 @@ async fn role_values_are_kept_mapped_or_reported(backend: Backend) {
         json!({"Auditor": 1, "Reader": 1}),
         "{summary}"
     );
+}
+
+/// The last active ADMINISTRATOR: the organization may not remove them natively (409), the
+/// identity provider may (deactivation, deletion, a role from `roles`), and that shows in the
+/// audit (`team.without_administrator`) and the summary (`active_administrators: 0`).
+async fn the_identity_provider_may_take_away_the_last_administrator(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let boss = app.scim_user("boss@x.example", None).await;
+    app.register(&boss);
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/team/{boss}/")))
+        .bearer_auth(&app.token)
+        .json(&json!({"role": "ADMINISTRATOR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let summary = |app: &TestApp| {
+        let request = app.get(&format!("/api/v1/organizations/{}/summary/", app.org)).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(summary(&app).await["active_administrators"], 1);
+
+    // Natively: refused, whichever way.
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/team/{boss}/")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/team/{boss}/")))
+        .bearer_auth(&app.token)
+        .json(&json!({"role": "VIEWER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+
+    // The identity provider: allowed, recorded, visible.
+    let user = app
+        .ops(
+            &format!("/Users/{boss}"),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(user["active"], false, "{user}");
+    assert_eq!(status(&app.native(&boss).await.1), "INACTIVE");
+    let events = app.member_events(&boss);
+    assert!(
+        events.iter().any(|(n, _)| n == "team.without_administrator"),
+        "{events:?}"
+    );
+    let deactivation = events.iter().rfind(|(n, _)| n == "team_member.deactivate").unwrap();
+    assert_eq!(deactivation.1["last_administrator"], true, "{deactivation:?}");
+    assert_eq!(summary(&app).await["active_administrators"], 0);
+
+    // Back, then demoted through `roles`: the same rule.
+    app.ops(
+        &format!("/Users/{boss}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    assert_eq!(summary(&app).await["active_administrators"], 1);
+    app.ops(
+        &format!("/Users/{boss}"),
+        json!([{"op": "replace", "path": "roles", "value": [{"value": "VIEWER"}]}]),
+    )
+    .await;
+    assert_eq!(app.native(&boss).await.1["role"], "VIEWER");
+    let without = app
+        .member_events(&boss)
+        .into_iter()
+        .filter(|(n, _)| n == "team.without_administrator")
+        .count();
+    assert_eq!(without, 2);
+    assert_eq!(summary(&app).await["active_administrators"], 0);
 }

@@ -10,8 +10,10 @@ use crate::api::error::ApiError;
 use crate::api::{AppState, blocking};
 use crate::auth::Principal;
 use crate::domain::audit::Channel;
+use crate::domain::provisioning::{GroupChange, GroupProfile, MembershipChange};
 use crate::domain::{GroupId, Permission, Role};
-use crate::service::scim_groups::bind_group_role;
+use crate::service::ChangeContext;
+use crate::service::groups::{self, GroupRecord};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,10 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct BindRequest {
     #[schema(value_type = Role)]
     role: String,
-}
-
-fn group_id(raw: &str) -> Result<GroupId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("group"))
 }
 
 async fn change(
@@ -50,9 +48,17 @@ async fn change(
     let may_manage_administrators = actor.may(Permission::ManageAdministrators);
     let id = group_id(raw_id)?;
     let context = meta.audit_context(&principal, Channel::Api);
-    let (db, organization_id) = (state.db.clone(), principal.organization_id);
-    let role =
-        blocking(move || bind_group_role(&db, organization_id, id, role, may_manage_administrators, &context)).await?;
+    let (db, ttl) = (state.db.clone(), invitation_ttl(&state));
+    let role = blocking(move || {
+        groups::bind_group_role(
+            &db,
+            &context_for(&principal, &context, ttl),
+            id,
+            role,
+            may_manage_administrators,
+        )
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({"group_id": id, "role": role})))
 }
 
@@ -93,10 +99,6 @@ pub(super) async fn unbind(
 
 // ---- Groups (seed 003): the same use cases as SCIM Groups, in the native API's style. ----------
 
-use crate::scim::ScimError;
-use crate::service::scim_groups::{self, GroupRecord};
-use crate::service::scim_users::ScimCall;
-
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[schema(as = Group)]
 pub struct GroupResponse {
@@ -121,13 +123,13 @@ impl From<GroupRecord> for GroupResponse {
     fn from(g: GroupRecord) -> Self {
         let format = |t: chrono::NaiveDateTime| t.format(super::wire::TIMESTAMP_FORMAT).to_string();
         Self {
-            group_id: g.row.id.clone(),
-            team_id: g.row.organization_id.clone(),
-            name: g.row.display_name.clone(),
+            group_id: g.group.id.to_string(),
+            team_id: g.group.organization_id.to_string(),
+            name: g.group.display_name.clone(),
             role: g.role,
             member_ids: g.members.map(|m| m.into_iter().map(|(id, _)| id).collect()),
-            created_at: format(g.row.created_at),
-            updated_at: format(g.row.updated_at),
+            created_at: format(g.group.created_at),
+            updated_at: format(g.group.updated_at),
         }
     }
 }
@@ -165,91 +167,27 @@ pub struct GroupListParams {
     page_size: Option<i64>,
 }
 
-/// The group use cases answer in SCIM errors; the native door speaks its own shape.
-fn native(e: ScimError) -> ApiError {
-    let status =
-        actix_web::http::StatusCode::from_u16(e.status).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let code = match e.status {
-        400 => "bad_request",
-        403 => "forbidden",
-        404 => "not_found",
-        409 => "conflict",
-        412 => "precondition_failed",
-        503 => "unavailable",
-        _ => "internal_error",
-    };
-    ApiError::new(status, code, e.detail)
-}
-
-async fn run_groups<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f).await.unwrap_or_else(|_| {
-        Err(ApiError::from(crate::service::ServiceError::Internal(
-            "cancelled".into(),
-        )))
-    })
+fn invitation_ttl(state: &AppState) -> chrono::Duration {
+    chrono::Duration::hours(state.settings.invitation_ttl_hours)
 }
 
 /// The group use cases' context. Native groups get their roles from explicit bindings only (the
 /// `group_roles` setting names groups an identity provider pushes).
-fn call<'a>(
+fn context_for<'a>(
     principal: &Principal,
     audit: &'a crate::domain::audit::AuditContext,
     invitation_ttl: chrono::Duration,
-) -> ScimCall<'a> {
-    ScimCall {
+) -> ChangeContext<'a> {
+    ChangeContext {
         organization_id: principal.organization_id,
         audit,
         policy: crate::service::team::InvitationPolicy { ttl: invitation_ttl },
         group_roles: &[],
-        role_aliases: &[],
     }
 }
 
-/// Member ids must be members of the organization: unknown ones are named in a 422.
-fn known_members(
-    db: &crate::storage::Database,
-    org: crate::domain::OrganizationId,
-    raw: &[String],
-) -> Result<Vec<String>, ApiError> {
-    use crate::domain::query::{Condition, MemberField, Scalar};
-    let mut ids = Vec::new();
-    for r in raw {
-        let id: crate::domain::MemberId = r.parse().map_err(|_| {
-            ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("{r:?} is not a member id"),
-            )
-            .field("member_ids", format!("{r:?} is not a member id"))
-        })?;
-        ids.push(id.to_string());
-    }
-    if ids.is_empty() {
-        return Ok(ids);
-    }
-    let condition = Condition::In(MemberField::Id, ids.iter().cloned().map(Scalar::Text).collect());
-    let mut conn = db.get().map_err(ApiError::from)?;
-    let found: std::collections::HashSet<String> =
-        crate::storage::find_members_matching(&mut conn, org, &condition, ids.len() as i64)
-            .map_err(ApiError::from)?
-            .into_iter()
-            .map(|m| m.id)
-            .collect();
-    let missing: Vec<&String> = ids.iter().filter(|id| !found.contains(*id)).collect();
-    if !missing.is_empty() {
-        let mut e = ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "some member ids are not members of this organization",
-        );
-        for m in missing {
-            e = e.field("member_ids", format!("{m} is not a member"));
-        }
-        return Err(e);
-    }
-    Ok(ids)
+fn invalid(e: crate::domain::InvalidValue) -> ApiError {
+    ApiError::from(crate::service::ServiceError::Invalid(e))
 }
 
 /// Changing the members of a group bound to ADMINISTRATOR grants or removes that role.
@@ -261,6 +199,17 @@ fn check_group_permission(principal: &Principal, group: &GroupRecord) -> Result<
     }
     Ok(())
 }
+
+fn require(principal: &Principal, permission: Permission, what: &str) -> Result<(), ApiError> {
+    if principal.actor().may(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(what))
+    }
+}
+
+const READ_GROUPS: &str = "reading groups needs team:read or an administrator role";
+const WRITE_GROUPS: &str = "changing groups needs team:write or an administrator role";
 
 pub fn configure_groups(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -289,22 +238,17 @@ pub(super) async fn list_groups(
     principal: web::ReqData<Principal>,
     params: web::Query<GroupListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    if !principal.actor().may(Permission::ReadTeam) {
-        return Err(ApiError::forbidden(
-            "reading groups needs team:read or an administrator role",
-        ));
-    }
-    let page = crate::service::team::PageRequest::new(params.page, params.page_size)
-        .map_err(|e| ApiError::from(crate::service::ServiceError::Invalid(e)))?;
+    require(&principal, Permission::ReadTeam, READ_GROUPS)?;
+    let page = crate::service::team::PageRequest::new(params.page, params.page_size).map_err(invalid)?;
     let (db, org) = (state.db.clone(), principal.organization_id);
-    let (groups, total) = run_groups(move || {
+    let (groups, total) = blocking(move || {
         let query = crate::domain::query::ListQuery {
             condition: crate::domain::query::Condition::Always,
             sort: None,
             start: crate::domain::query::PageStart::Offset((page.page - 1) * page.page_size),
             limit: page.page_size,
         };
-        scim_groups::list_groups(&db, org, &query, false).map_err(native)
+        groups::list_groups(&db, org, &query, false).map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -312,7 +256,7 @@ pub(super) async fn list_groups(
         .json(groups.into_iter().map(GroupResponse::from).collect::<Vec<_>>()))
 }
 
-/// Create a group, optionally bound to a role and with members.
+/// Create a group, optionally bound to a role and with members: one transaction.
 #[utoipa::path(post, path = "/api/v1/groups/", tag = "groups", request_body = CreateGroupRequest,
     responses((status = 201, body = GroupResponse), (status = 403, body = ApiError), (status = 422, body = ApiError)),
     security(("bearer" = [])))]
@@ -322,45 +266,39 @@ pub(super) async fn create_group(
     meta: RequestMeta,
     body: web::Json<CreateGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.actor();
-    if !actor.may(Permission::WriteTeam) {
-        return Err(ApiError::forbidden(
-            "changing groups needs team:write or an administrator role",
-        ));
-    }
+    require(&principal, Permission::WriteTeam, WRITE_GROUPS)?;
     let body = body.into_inner();
-    let role: Option<Role> = body
-        .role
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| ApiError::from(crate::service::ServiceError::Invalid(e)))?;
-    if role == Some(Role::Administrator) && !actor.may(Permission::ManageAdministrators) {
+    let role: Option<Role> = body.role.as_deref().map(str::parse).transpose().map_err(invalid)?;
+    if role == Some(Role::Administrator) && !principal.actor().may(Permission::ManageAdministrators) {
         return Err(ApiError::forbidden(
             "only an ADMINISTRATOR (or org:admin) binds the ADMINISTRATOR role",
         ));
     }
+    let name = crate::service::organizations::parse_organization_name(&body.name).map_err(invalid)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let (db, principal) = (state.db.clone(), principal.into_inner());
-    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
-    let group = run_groups(move || {
-        let members = known_members(&db, principal.organization_id, &body.member_ids)?;
-        let input = crate::mapping::group::GroupInput {
-            display_name: crate::service::organizations::parse_organization_name(&body.name)
-                .map_err(|e| ApiError::from(crate::service::ServiceError::Invalid(e)))?,
+    let (db, principal, ttl) = (state.db.clone(), principal.into_inner(), invitation_ttl(&state));
+    let group = blocking(move || {
+        let profile = GroupProfile {
+            display_name: name,
             external_id: None,
-            members: Some(members),
             attributes: Default::default(),
+            role: None,
         };
-        let created = scim_groups::create_group(&db, &call(&principal, &audit, ttl), input, true).map_err(native)?;
-        let id: GroupId = created.row.id.parse().map_err(|_| ApiError::not_found("group"))?;
-        if role.is_some() {
-            bind_group_role(&db, principal.organization_id, id, role, true, &audit)?;
-        }
-        scim_groups::get_group(&db, principal.organization_id, &created.row.id, true).map_err(native)
+        groups::create_group_bound(
+            &db,
+            &context_for(&principal, &audit, ttl),
+            profile,
+            &body.member_ids,
+            role,
+        )
+        .map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::Created().json(GroupResponse::from(group)))
+}
+
+fn group_id(raw: &str) -> Result<GroupId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("group"))
 }
 
 /// One group, with its member ids.
@@ -371,50 +309,31 @@ pub(super) async fn get_group(
     principal: web::ReqData<Principal>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !principal.actor().may(Permission::ReadTeam) {
-        return Err(ApiError::forbidden(
-            "reading groups needs team:read or an administrator role",
-        ));
-    }
-    let (db, org, id) = (state.db.clone(), principal.organization_id, path.into_inner());
-    let group = run_groups(move || scim_groups::get_group(&db, org, &id, true).map_err(native)).await?;
+    require(&principal, Permission::ReadTeam, READ_GROUPS)?;
+    let (db, org, id) = (state.db.clone(), principal.organization_id, group_id(&path)?);
+    let group = blocking(move || groups::get_group(&db, org, id, true).map_err(ApiError::from)).await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
 }
 
-fn patch(
-    op: crate::scim::patch::OpKind,
-    path: Option<&str>,
-    value: serde_json::Value,
-) -> Vec<crate::scim::patch::PatchOperation> {
-    vec![crate::scim::patch::PatchOperation {
-        op,
-        path: path.map(str::to_owned),
-        value: Some(value),
-    }]
-}
-
+/// One change of a group through the shared use case (member ids must name members: 422).
 async fn change_group(
     state: web::Data<AppState>,
     principal: Principal,
     meta: RequestMeta,
-    id: String,
-    build: impl FnOnce(&crate::storage::Database, &Principal) -> Result<Vec<crate::scim::patch::PatchOperation>, ApiError>
-    + Send
-    + 'static,
+    raw_id: &str,
+    change: GroupChange,
 ) -> Result<HttpResponse, ApiError> {
-    if !principal.actor().may(Permission::WriteTeam) {
-        return Err(ApiError::forbidden(
-            "changing groups needs team:write or an administrator role",
-        ));
-    }
+    require(&principal, Permission::WriteTeam, WRITE_GROUPS)?;
+    let id = group_id(raw_id)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let db = state.db.clone();
-    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
-    let group = run_groups(move || {
-        let current = scim_groups::get_group(&db, principal.organization_id, &id, false).map_err(native)?;
+    let (db, ttl) = (state.db.clone(), invitation_ttl(&state));
+    let group = blocking(move || {
+        let current = groups::get_group(&db, principal.organization_id, id, false)?;
         check_group_permission(&principal, &current)?;
-        let ops = build(&db, &principal)?;
-        scim_groups::patch_group(&db, &call(&principal, &audit, ttl), &id, &ops, None, true).map_err(native)
+        let strict = GroupChange { strict: true, ..change };
+        groups::change_group(&db, &context_for(&principal, &audit, ttl), id, true, |_| {
+            Ok::<_, ApiError>(strict)
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(GroupResponse::from(group)))
@@ -431,16 +350,22 @@ pub(super) async fn rename_group(
     path: web::Path<String>,
     body: web::Json<RenameGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = crate::service::organizations::parse_organization_name(&body.name)
-        .map_err(|e| ApiError::from(crate::service::ServiceError::Invalid(e)))?;
-    change_group(state, principal.into_inner(), meta, path.into_inner(), move |_, _| {
-        Ok(patch(
-            crate::scim::patch::OpKind::Replace,
-            Some("displayName"),
-            json!(name),
-        ))
-    })
-    .await
+    let name = crate::service::organizations::parse_organization_name(&body.name).map_err(invalid)?;
+    let change = GroupChange {
+        rename: Some(name),
+        ..GroupChange::default()
+    };
+    change_group(state, principal.into_inner(), meta, &path, change).await
+}
+
+fn member_ids(ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if ids.is_empty() {
+        return Err(invalid(crate::domain::InvalidValue::new(
+            "member_ids",
+            "must not be empty",
+        )));
+    }
+    Ok(ids)
 }
 
 /// Add several members at once (all or none).
@@ -454,19 +379,14 @@ pub(super) async fn add_members(
     path: web::Path<String>,
     body: web::Json<MemberIdsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ids = body.into_inner().member_ids;
-    change_group(state, principal.into_inner(), meta, path.into_inner(), move |db, p| {
-        let ids = known_members(db, p.organization_id, &ids)?;
-        Ok(patch(
-            crate::scim::patch::OpKind::Add,
-            Some("members"),
-            json!(ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()),
-        ))
-    })
-    .await
+    let change = GroupChange {
+        members: vec![MembershipChange::Add(body.into_inner().member_ids)],
+        ..GroupChange::default()
+    };
+    change_group(state, principal.into_inner(), meta, &path, change).await
 }
 
-/// Remove several members at once.
+/// Remove several members at once (all or none).
 #[utoipa::path(delete, path = "/api/v1/groups/{group_id}/members/", tag = "groups", request_body = MemberIdsRequest,
     params(("group_id" = uuid::Uuid, Path)), responses((status = 200, body = GroupResponse), (status = 422, body = ApiError)),
     security(("bearer" = [])))]
@@ -477,24 +397,11 @@ pub(super) async fn remove_members(
     path: web::Path<String>,
     body: web::Json<MemberIdsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ids = body.into_inner().member_ids;
-    change_group(state, principal.into_inner(), meta, path.into_inner(), move |db, p| {
-        let ids = known_members(db, p.organization_id, &ids)?;
-        if ids.is_empty() {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "member_ids is empty",
-            )
-            .field("member_ids", "must not be empty"));
-        }
-        Ok(patch(
-            crate::scim::patch::OpKind::Remove,
-            Some("members"),
-            json!(ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()),
-        ))
-    })
-    .await
+    let change = GroupChange {
+        members: vec![MembershipChange::Remove(member_ids(body.into_inner().member_ids)?)],
+        ..GroupChange::default()
+    };
+    change_group(state, principal.into_inner(), meta, &path, change).await
 }
 
 /// Delete a group; its members' roles are recomputed without it.
@@ -506,18 +413,19 @@ pub(super) async fn delete_group(
     meta: RequestMeta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !principal.actor().may(Permission::WriteTeam) {
-        return Err(ApiError::forbidden(
-            "changing groups needs team:write or an administrator role",
-        ));
-    }
+    require(&principal, Permission::WriteTeam, WRITE_GROUPS)?;
+    let id = group_id(&path)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let (db, principal, id) = (state.db.clone(), principal.into_inner(), path.into_inner());
-    let ttl = chrono::Duration::hours(state.settings.invitation_ttl_hours);
-    run_groups(move || {
-        let current = scim_groups::get_group(&db, principal.organization_id, &id, false).map_err(native)?;
+    let (db, principal, ttl) = (state.db.clone(), principal.into_inner(), invitation_ttl(&state));
+    blocking(move || {
+        let current = groups::get_group(&db, principal.organization_id, id, false)?;
         check_group_permission(&principal, &current)?;
-        scim_groups::delete_group(&db, &call(&principal, &audit, ttl), &id, None).map_err(native)
+        groups::delete_group(
+            &db,
+            &context_for(&principal, &audit, ttl),
+            id,
+            |_| Ok::<_, ApiError>(()),
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

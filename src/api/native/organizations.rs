@@ -180,6 +180,9 @@ pub struct SummaryResponse {
     /// SCIM `roles` values (e.g. Entra app roles) that name no roster role and no `role_aliases`
     /// entry, with how many members carry each: they grant nothing until mapped.
     pub ignored_role_values: BTreeMap<String, i64>,
+    /// ACTIVE members with the ADMINISTRATOR role. 0: nobody can administer the organization
+    /// natively until the identity provider (or an operator's token) makes someone ADMINISTRATOR.
+    pub active_administrators: i64,
 }
 
 impl From<Summary> for SummaryResponse {
@@ -203,6 +206,7 @@ impl From<Summary> for SummaryResponse {
             },
             last_provisioning_activity: s.last_provisioning_at.map(timestamp),
             ignored_role_values: s.ignored_role_values,
+            active_administrators: s.active_administrators,
         }
     }
 }
@@ -360,7 +364,7 @@ fn role(raw: Option<&str>) -> Result<Option<Role>, ApiError> {
 }
 
 async fn batch<T: Send + 'static>(f: impl FnOnce() -> Result<T, BatchFailure> + Send + 'static) -> Result<T, ApiError> {
-    match web::block(f).await {
+    match crate::api::in_blocking_pool(f).await {
         Ok(result) => result.map_err(|failure| batch_error(failure, "user_ids")),
         Err(_) => Err(ServiceError::Internal("cancelled".into()).into()),
     }

@@ -447,9 +447,10 @@ pub(super) async fn update_members(
     }
     let context = meta.audit_context(&principal, Channel::Api);
     let (db, organization_id) = (state.db.clone(), principal.organization_id);
-    let result = web::block(move || team::update_members(&db, organization_id, updates, &actor, &context))
-        .await
-        .map_err(|_| ApiError::from(crate::service::ServiceError::Internal("cancelled".into())))?;
+    let result =
+        crate::api::in_blocking_pool(move || team::update_members(&db, organization_id, updates, &actor, &context))
+            .await
+            .map_err(|_| ApiError::from(crate::service::ServiceError::Internal("cancelled".into())))?;
     let members = result.map_err(|f| batch_error(f, "members"))?;
     Ok(HttpResponse::Ok().json(members.into_iter().map(MemberResponse::from).collect::<Vec<_>>()))
 }

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::{Map, Value, json};
 
+use super::provision::{self, Call};
 use super::{read_json, scim_json};
 use crate::api::AppState;
 use crate::api::auth::{RequestMeta, ScimAuth};
@@ -18,9 +19,6 @@ use crate::scim::patch::parse_request;
 use crate::scim::resource::canonicalise;
 use crate::scim::schema::{GROUP, USER};
 use crate::scim::{ScimError, ScimType};
-use crate::service::scim_groups;
-use crate::service::scim_users::{self, ScimCall};
-use crate::service::team::InvitationPolicy;
 
 pub const BULK_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 
@@ -118,7 +116,7 @@ impl Outcome {
     }
 }
 
-fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, data: Option<Value>) -> Outcome {
+fn run_one(state: &AppState, call: &Call<'_>, op: &Operation, path: &str, data: Option<Value>) -> Outcome {
     let base = state.settings.scim_base_url();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let fail = |e: ScimError| Outcome {
@@ -138,46 +136,46 @@ fn run_one(state: &AppState, call: &ScimCall<'_>, op: &Operation, path: &str, da
     let result: Result<Outcome, ScimError> = (|| match (op.method.as_str(), segments.as_slice()) {
         ("POST", ["Users"]) => {
             let input = user_input(&canonicalise(&object()?, &USER, true))?;
-            let r = scim_users::create_user(db, call, input)?;
+            let r = provision::create_user(db, call, input)?;
             let id = r.member.id.to_string();
             Ok(Outcome::done(201, &base, "Users", &id, true, Some(r.member.version)))
         }
         ("PUT", ["Users", id]) => {
             let input = user_input(&canonicalise(&object()?, &USER, true))?;
-            let r = scim_users::replace_user(db, call, id, input, op.version.as_deref())?;
+            let r = provision::replace_user(db, call, id, input, op.version.as_deref())?;
             Ok(Outcome::done(200, &base, "Users", id, true, Some(r.member.version)))
         }
         ("PATCH", ["Users", id]) => {
             let ops = parse_request(data.as_ref().unwrap_or(&Value::Null))?;
-            let r = scim_users::patch_user(db, call, id, &ops, op.version.as_deref())?;
+            let r = provision::patch_user(db, call, id, &ops, op.version.as_deref())?;
             Ok(Outcome::done(200, &base, "Users", id, true, Some(r.member.version)))
         }
         ("DELETE", ["Users", id]) => {
-            scim_users::delete_user(db, call, id, op.version.as_deref())?;
+            provision::delete_user(db, call, id, op.version.as_deref())?;
             Ok(Outcome::done(204, &base, "Users", id, false, None))
         }
         ("POST", ["Groups"]) => {
             let body = object()?;
             let members = field(&body, "members").cloned();
             let input = group_input(&canonicalise(&body, &GROUP, true), members.as_ref())?;
-            let r = scim_groups::create_group(db, call, input, false)?;
-            let id = r.row.id.clone();
-            Ok(Outcome::done(201, &base, "Groups", &id, true, Some(r.row.version)))
+            let r = provision::create_group(db, call, input, false)?;
+            let id = r.group.id.to_string();
+            Ok(Outcome::done(201, &base, "Groups", &id, true, Some(r.group.version)))
         }
         ("PUT", ["Groups", id]) => {
             let body = object()?;
             let members = field(&body, "members").cloned();
             let input = group_input(&canonicalise(&body, &GROUP, true), members.as_ref())?;
-            let r = scim_groups::replace_group(db, call, id, input, op.version.as_deref(), false)?;
-            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.row.version)))
+            let r = provision::replace_group(db, call, id, input, op.version.as_deref(), false)?;
+            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.group.version)))
         }
         ("PATCH", ["Groups", id]) => {
             let ops = parse_request(data.as_ref().unwrap_or(&Value::Null))?;
-            let r = scim_groups::patch_group(db, call, id, &ops, op.version.as_deref(), false)?;
-            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.row.version)))
+            let r = provision::patch_group(db, call, id, &ops, op.version.as_deref(), false)?;
+            Ok(Outcome::done(200, &base, "Groups", id, true, Some(r.group.version)))
         }
         ("DELETE", ["Groups", id]) => {
-            scim_groups::delete_group(db, call, id, op.version.as_deref())?;
+            provision::delete_group(db, call, id, op.version.as_deref())?;
             Ok(Outcome::done(204, &base, "Groups", id, false, None))
         }
         (method, _) => Err(ScimError::bad_request(
@@ -201,16 +199,8 @@ pub async fn bulk(
     let (operations, fail_on_errors) = parse(&body, state.settings.scim_max_results as usize)?;
     let audit = meta.audit_context(&principal, Channel::Scim);
     let state = state.into_inner();
-    let results = web::block(move || {
-        let call = ScimCall {
-            organization_id: principal.organization_id,
-            audit: &audit,
-            policy: InvitationPolicy {
-                ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
-            },
-            group_roles: &state.settings.group_roles,
-            role_aliases: &state.settings.role_aliases,
-        };
+    let results = crate::api::in_blocking_pool(move || {
+        let call = super::handlers::call(&state, &principal, &audit);
         let mut ids = std::collections::HashMap::new();
         let mut outcomes: Vec<Option<Outcome>> = (0..operations.len()).map(|_| None).collect();
         let mut errors = 0;

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
+use super::provision::{self, Call};
 use super::{header_value, method_not_allowed, query_pairs, read_json, scim_json};
 use crate::api::AppState;
 use crate::api::auth::{RequestMeta, ScimAuth};
@@ -22,8 +23,9 @@ use crate::scim::projection::{self, Projection};
 use crate::scim::resource::canonicalise;
 use crate::scim::schema::{GROUP, ResourceSchema, USER, all_schemas};
 use crate::scim::{ScimError, ScimType, filter};
-use crate::service::scim_groups::{self, GroupRecord};
-use crate::service::scim_users::{self, ScimCall, UserRecord};
+use crate::service::ChangeContext;
+use crate::service::groups::GroupRecord;
+use crate::service::members::ProvisionedRecord;
 use crate::service::team::InvitationPolicy;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,14 +105,20 @@ fn limits(state: &AppState) -> PageLimits {
     }
 }
 
-fn call<'a>(state: &'a AppState, principal: &Principal, audit: &'a crate::domain::audit::AuditContext) -> ScimCall<'a> {
-    ScimCall {
-        organization_id: principal.organization_id,
-        audit,
-        policy: InvitationPolicy {
-            ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
+pub(super) fn call<'a>(
+    state: &'a AppState,
+    principal: &Principal,
+    audit: &'a crate::domain::audit::AuditContext,
+) -> Call<'a> {
+    Call {
+        change: ChangeContext {
+            organization_id: principal.organization_id,
+            audit,
+            policy: InvitationPolicy {
+                ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
+            },
+            group_roles: &state.settings.group_roles,
         },
-        group_roles: &state.settings.group_roles,
         role_aliases: &state.settings.role_aliases,
     }
 }
@@ -352,10 +360,10 @@ fn wants_no_content(req: &HttpRequest) -> bool {
 
 // ---- Users ----------------------------------------------------------------------------------
 
-fn render_users(records: &[UserRecord], projection: &Projection, base: &str) -> Vec<Value> {
+fn render_users(records: &[ProvisionedRecord], projection: &Projection, base: &str) -> Vec<Value> {
     records
         .iter()
-        .map(|r| projection.apply(scim_users::render(r, base), &USER))
+        .map(|r| projection.apply(provision::render_provisioned(r, base), &USER))
         .collect()
 }
 
@@ -368,7 +376,7 @@ async fn user_list(
     let query = member_query(&params)?;
     let db = state.db.clone();
     let (records, total) = auth
-        .run(&state, move |p| scim_users::list_users(&db, p.organization_id, &query))
+        .run(&state, move |p| provision::list_users(&db, p.organization_id, &query))
         .await?;
     let (records, mut info, _) = cursor_page(&params, records, |r| r.member.id.to_string());
     info.total = total;
@@ -406,12 +414,12 @@ async fn get_user(
     let (_, pairs) = query_params(&req, &state)?;
     let (db, id) = (state.db.clone(), id.into_inner());
     let record = auth
-        .run(&state, move |p| scim_users::get_user(&db, p.organization_id, &id))
+        .run(&state, move |p| provision::get_user(&db, p.organization_id, &id))
         .await?;
     if not_modified(&req, record.member.version) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), record.member.version));
     }
-    let body = projection_of(&pairs, &USER).apply(scim_users::render(&record, &base_url(&state)), &USER);
+    let body = projection_of(&pairs, &USER).apply(provision::render_provisioned(&record, &base_url(&state)), &USER);
     Ok(with_etag(scim_json(StatusCode::OK, &body), record.member.version))
 }
 
@@ -434,10 +442,10 @@ async fn create_user(
     let (db, st) = (state.db.clone(), state.clone());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_users::create_user(&db, &call(&st, p, audit), input)
+            provision::create_user(&db, &call(&st, p, audit), input)
         })
         .await?;
-    let rendered = scim_users::render(&record, &base_url(&state));
+    let rendered = provision::render_provisioned(&record, &base_url(&state));
     let location = rendered["meta"]["location"].as_str().unwrap_or_default().to_owned();
     let mut response = with_etag(
         scim_json(
@@ -466,10 +474,10 @@ async fn replace_user(
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_users::replace_user(&db, &call(&st, p, audit), &id, input, if_match.as_deref())
+            provision::replace_user(&db, &call(&st, p, audit), &id, input, if_match.as_deref())
         })
         .await?;
-    let body = projection_of(&pairs, &USER).apply(scim_users::render(&record, &base_url(&state)), &USER);
+    let body = projection_of(&pairs, &USER).apply(provision::render_provisioned(&record, &base_url(&state)), &USER);
     Ok(with_etag(scim_json(StatusCode::OK, &body), record.member.version))
 }
 
@@ -487,13 +495,13 @@ async fn patch_user(
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_users::patch_user(&db, &call(&st, p, audit), &id, &operations, if_match.as_deref())
+            provision::patch_user(&db, &call(&st, p, audit), &id, &operations, if_match.as_deref())
         })
         .await?;
     if wants_no_content(&req) {
         return Ok(with_etag(HttpResponse::NoContent().finish(), record.member.version));
     }
-    let body = projection_of(&pairs, &USER).apply(scim_users::render(&record, &base_url(&state)), &USER);
+    let body = projection_of(&pairs, &USER).apply(provision::render_provisioned(&record, &base_url(&state)), &USER);
     Ok(with_etag(scim_json(StatusCode::OK, &body), record.member.version))
 }
 
@@ -507,7 +515,7 @@ async fn delete_user(
     let if_match = header_value(&req, header::IF_MATCH);
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     auth.audited(&state, meta, move |p, audit| {
-        scim_users::delete_user(&db, &call(&st, p, audit), &id, if_match.as_deref())
+        provision::delete_user(&db, &call(&st, p, audit), &id, if_match.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -518,7 +526,7 @@ async fn delete_user(
 fn render_groups(records: &[GroupRecord], projection: &Projection, base: &str) -> Vec<Value> {
     records
         .iter()
-        .map(|r| projection.apply(scim_groups::render(r, base), &GROUP))
+        .map(|r| projection.apply(provision::render_group_record(r, base), &GROUP))
         .collect()
 }
 
@@ -533,10 +541,10 @@ async fn group_list(
     let db = state.db.clone();
     let (records, total) = auth
         .run(&state, move |p| {
-            scim_groups::list_groups(&db, p.organization_id, &query, with_members)
+            provision::list_groups(&db, p.organization_id, &query, with_members)
         })
         .await?;
-    let (records, mut info, _) = cursor_page(&params, records, |r| r.row.id.clone());
+    let (records, mut info, _) = cursor_page(&params, records, |r| r.group.id.to_string());
     info.total = total;
     let resources = render_groups(&records, &projection, &base_url(&state));
     Ok(scim_json(StatusCode::OK, &list_response(resources, info)))
@@ -575,14 +583,14 @@ async fn get_group(
     let (db, id) = (state.db.clone(), id.into_inner());
     let record = auth
         .run(&state, move |p| {
-            scim_groups::get_group(&db, p.organization_id, &id, with_members)
+            provision::get_group(&db, p.organization_id, &id, with_members)
         })
         .await?;
-    if not_modified(&req, record.row.version) {
-        return Ok(with_etag(HttpResponse::NotModified().finish(), record.row.version));
+    if not_modified(&req, record.group.version) {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), record.group.version));
     }
-    let body = projection.apply(scim_groups::render(&record, &base_url(&state)), &GROUP);
-    Ok(with_etag(scim_json(StatusCode::OK, &body), record.row.version))
+    let body = projection.apply(provision::render_group_record(&record, &base_url(&state)), &GROUP);
+    Ok(with_etag(scim_json(StatusCode::OK, &body), record.group.version))
 }
 
 fn group_body(body: &Value) -> Result<crate::mapping::group::GroupInput, ScimError> {
@@ -610,14 +618,14 @@ async fn create_group(
     let (db, st) = (state.db.clone(), state.clone());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_groups::create_group(&db, &call(&st, p, audit), input, with_members)
+            provision::create_group(&db, &call(&st, p, audit), input, with_members)
         })
         .await?;
-    let rendered = scim_groups::render(&record, &base_url(&state));
+    let rendered = provision::render_group_record(&record, &base_url(&state));
     let location = rendered["meta"]["location"].as_str().unwrap_or_default().to_owned();
     let mut response = with_etag(
         scim_json(StatusCode::CREATED, &projection.apply(rendered, &GROUP)),
-        record.row.version,
+        record.group.version,
     );
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -641,11 +649,11 @@ async fn replace_group(
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_groups::replace_group(&db, &call(&st, p, audit), &id, input, if_match.as_deref(), with_members)
+            provision::replace_group(&db, &call(&st, p, audit), &id, input, if_match.as_deref(), with_members)
         })
         .await?;
-    let body = projection.apply(scim_groups::render(&record, &base_url(&state)), &GROUP);
-    Ok(with_etag(scim_json(StatusCode::OK, &body), record.row.version))
+    let body = projection.apply(provision::render_group_record(&record, &base_url(&state)), &GROUP);
+    Ok(with_etag(scim_json(StatusCode::OK, &body), record.group.version))
 }
 
 async fn patch_group(
@@ -665,7 +673,7 @@ async fn patch_group(
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     let record = auth
         .audited(&state, meta, move |p, audit| {
-            scim_groups::patch_group(
+            provision::patch_group(
                 &db,
                 &call(&st, p, audit),
                 &id,
@@ -676,10 +684,10 @@ async fn patch_group(
         })
         .await?;
     if no_content {
-        return Ok(with_etag(HttpResponse::NoContent().finish(), record.row.version));
+        return Ok(with_etag(HttpResponse::NoContent().finish(), record.group.version));
     }
-    let body = projection.apply(scim_groups::render(&record, &base_url(&state)), &GROUP);
-    Ok(with_etag(scim_json(StatusCode::OK, &body), record.row.version))
+    let body = projection.apply(provision::render_group_record(&record, &base_url(&state)), &GROUP);
+    Ok(with_etag(scim_json(StatusCode::OK, &body), record.group.version))
 }
 
 async fn delete_group(
@@ -692,7 +700,7 @@ async fn delete_group(
     let if_match = header_value(&req, header::IF_MATCH);
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     auth.audited(&state, meta, move |p, audit| {
-        scim_groups::delete_group(&db, &call(&st, p, audit), &id, if_match.as_deref())
+        provision::delete_group(&db, &call(&st, p, audit), &id, if_match.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -740,7 +748,7 @@ async fn search_root(
                 start: PageStart::Offset(offset),
                 limit: count,
             };
-            let (users, user_total) = scim_users::list_users(&db, organization_id, &users_query)?;
+            let (users, user_total) = provision::list_users(&db, organization_id, &users_query)?;
             let remaining = count - users.len() as i64;
             let group_offset = (offset - user_total).max(0);
             let groups_query = ListQuery {
@@ -749,7 +757,7 @@ async fn search_root(
                 start: PageStart::Offset(group_offset),
                 limit: remaining.max(0),
             };
-            let (groups, group_total) = scim_groups::list_groups(&db, organization_id, &groups_query, false)?;
+            let (groups, group_total) = provision::list_groups(&db, organization_id, &groups_query, false)?;
             Ok((users, user_total, groups, group_total))
         })
         .await?;

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod handlers;
+mod provision;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -70,6 +71,40 @@ impl ResponseError for ScimError {
 /// Maps a use case's refusal to the SCIM error it means; failures are logged and hidden.
 pub fn error_from_service(err: ServiceError) -> ScimError {
     err.into()
+}
+
+fn log_chain(err: &(dyn std::error::Error + 'static)) {
+    crate::telemetry::log_error_chain(err, "SCIM request failed");
+}
+
+/// Domain refusals as SCIM errors (RFC 7644 §3.12): the one place where the service layer's
+/// errors meet SCIM's statuses and `scimType`s.
+impl From<ServiceError> for ScimError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound(what) => ScimError::not_found(format!("{what} not found")),
+            ServiceError::Invalid(v) => ScimError::bad_request(ScimType::InvalidValue, v.to_string()),
+            ServiceError::Conflict { message, .. } => ScimError::new(409, Some(ScimType::Uniqueness), message),
+            ServiceError::Forbidden(message) => ScimError::forbidden(message),
+            ServiceError::PreconditionFailed => {
+                ScimError::new(412, None, "the resource has changed since that version (If-Match)")
+            }
+            ServiceError::Storage(e) if e.is_unavailable() => {
+                log_chain(&e);
+                ScimError::new(503, None, "the database is unavailable; retry later")
+            }
+            other => {
+                log_chain(&other);
+                ScimError::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ScimError {
+    fn from(err: crate::storage::StorageError) -> Self {
+        ServiceError::from(err).into()
+    }
 }
 
 /// A SCIM JSON response.
