@@ -2,7 +2,6 @@
 //! command-line flags. Every value is parsed here, once; a bad one stops start-up with one line
 //! naming the setting and where it came from. Secrets are never printed.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +13,9 @@ use crate::storage::DatabaseUrl;
 #[error("{0}")]
 pub struct ConfigError(String);
 
-/// Every setting: its key in the TOML file, and what it means (the README's table is built from the
-/// same list). The environment variable is `ROSTER_` followed by the key in upper case.
+/// Every setting's default as shown and what it means, for the README's table and `--help`; a test
+/// holds it, [`RawSettings`] and the README to the same keys. The environment variable is
+/// `ROSTER_` followed by the key in upper case.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("listen", "127.0.0.1:8080", "address and port the server listens on"),
     (
@@ -182,28 +182,135 @@ pub struct Settings {
     pub bootstrap: bool,
 }
 
-/// Where a value came from, for error messages.
-#[derive(Debug, Clone)]
-enum Origin {
-    File(PathBuf),
-    Env(String),
-    Flag(String),
+/// Every setting as a source writes it: the one definition. Each field is a key of the TOML
+/// file and, upper-cased behind `ROSTER_`, an environment variable; figment layers them (defaults,
+/// file, environment, flags), so no key can be settable from one source and not another.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub signing_key: Option<String>,
+    pub token_audience: String,
+    pub token_ttl_days: i64,
+    pub invitation_ttl_hours: i64,
+    pub mailer: String,
+    pub mail_from: String,
+    pub smtp_host: String,
+    pub smtp_port: i64,
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub mail_max_attempts: i64,
+    pub mail_retry_base_ms: i64,
+    pub mail_poll_ms: i64,
+    pub scim_max_results: i64,
+    pub group_roles: String,
+    pub role_aliases: String,
+    pub db_pool_size: i64,
+    pub db_pool_timeout_ms: i64,
+    pub max_body_bytes: i64,
+    pub body_timeout_ms: i64,
+    pub workers: Option<i64>,
+    pub log_format: String,
+    pub log_level: String,
+    pub bootstrap: bool,
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::File(path) => write!(f, "in {}", path.display()),
-            Origin::Env(var) => write!(f, "from {var}"),
-            Origin::Flag(flag) => write!(f, "from {flag}"),
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            public_url: None,
+            signing_key: None,
+            token_audience: "roster".into(),
+            token_ttl_days: 365,
+            invitation_ttl_hours: 168,
+            mailer: "file".into(),
+            mail_from: "roster <no-reply@localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            mail_max_attempts: 8,
+            mail_retry_base_ms: 30_000,
+            mail_poll_ms: 1000,
+            scim_max_results: 1000,
+            group_roles: String::new(),
+            role_aliases: String::new(),
+            db_pool_size: 8,
+            db_pool_timeout_ms: 1000,
+            max_body_bytes: 1 << 20,
+            body_timeout_ms: 15_000,
+            workers: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            bootstrap: true,
         }
     }
 }
 
-/// The raw layers, before parsing.
-#[derive(Debug, Default, Clone)]
+/// The keys of [`RawSettings`], by construction.
+pub fn setting_keys() -> Vec<String> {
+    match serde_json::to_value(RawSettings::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Environment variables, as a figment provider: `ROSTER_<KEY>` for every known key (others, such
+/// as `ROSTER_CONFIG` or the tests' variables, are not settings). Values stay text; extraction
+/// reads numbers and booleans out of them.
+struct Environment(figment::value::Dict);
+
+impl Environment {
+    fn from_pairs(env: impl IntoIterator<Item = (String, String)>) -> Self {
+        let keys = setting_keys();
+        let dict = env
+            .into_iter()
+            .filter_map(|(var, value)| {
+                let key = var.strip_prefix("ROSTER_")?.to_ascii_lowercase();
+                keys.contains(&key).then(|| (key, figment::value::Value::from(value)))
+            })
+            .collect();
+        Self(dict)
+    }
+}
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("the environment")
+            .interpolater(|_, keys| env_var(keys.last().copied().unwrap_or_default()))
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// The layers, before extraction: defaults, then the TOML file, the environment and flags.
+#[derive(Clone)]
 pub struct SettingsSources {
-    values: BTreeMap<&'static str, (String, Origin)>,
+    figment: figment::Figment,
+}
+
+impl Default for SettingsSources {
+    fn default() -> Self {
+        Self {
+            figment: figment::Figment::from(figment::providers::Serialized::defaults(RawSettings::default())),
+        }
+    }
+}
+
+impl std::fmt::Debug for SettingsSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettingsSources")
+    }
 }
 
 impl SettingsSources {
@@ -214,173 +321,214 @@ impl SettingsSources {
     ) -> Result<Self, ConfigError> {
         let mut sources = Self::default();
         if let Some(path) = config_file {
-            sources.read_file(path)?;
-        }
-        let env: BTreeMap<String, String> = env.into_iter().collect();
-        for (key, _, _) in SETTINGS {
-            let var = env_var(key);
-            if let Some(value) = env.get(&var) {
-                sources.values.insert(key, (value.clone(), Origin::Env(var)));
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                ConfigError(format!("{} is not valid TOML: {}", path.display(), e.message()))
+            })?;
+            let keys = setting_keys();
+            if let Some(unknown) = table.keys().find(|k| !keys.contains(k)) {
+                return Err(ConfigError(format!(
+                    "unknown setting `{unknown}` in {}",
+                    path.display()
+                )));
             }
+            sources.figment =
+                sources
+                    .figment
+                    .merge(<figment::providers::Toml as figment::providers::Format>::file_exact(
+                        path,
+                    ));
         }
+        sources.figment = sources.figment.merge(Environment::from_pairs(env));
         Ok(sources)
     }
 
     /// A command-line flag: the last and strongest layer.
     pub fn set_flag(&mut self, key: &'static str, value: impl Into<String>) {
         let flag = format!("--{}", key.replace('_', "-"));
-        self.values.insert(key, (value.into(), Origin::Flag(flag)));
+        let provider = figment::providers::Serialized::default(key, value.into());
+        let named = Named(provider, flag);
+        self.figment = self.figment.clone().merge(named);
     }
 
-    fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError(format!("{} is not valid TOML: {}", path.display(), e.message()))
-        })?;
-        for (key, value) in table {
-            let Some((known, _, _)) = SETTINGS.iter().find(|(k, _, _)| *k == key) else {
-                return Err(ConfigError(format!("unknown setting `{key}` in {}", path.display())));
-            };
-            let text = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(ConfigError(format!(
-                        "invalid setting `{key}` in {}: expected a string, number or boolean, found {}",
-                        path.display(),
-                        other.type_str()
-                    )));
-                }
-            };
-            self.values.insert(known, (text, Origin::File(path.to_owned())));
+    /// The raw values, with a refusal that names the key and its source.
+    fn extract(&self) -> Result<RawSettings, ConfigError> {
+        self.figment.extract_lossy().map_err(|e| describe(&self.figment, e))
+    }
+
+    /// Where the value of `key` came from.
+    fn origin(&self, key: &str) -> String {
+        match self.figment.find_metadata(key) {
+            Some(m) if m.name.as_ref() == "the environment" => format!("from {}", env_var(key)),
+            Some(m) => match &m.source {
+                Some(figment::Source::File(path)) => format!("in {}", path.display()),
+                _ if m.name.starts_with("--") => format!("from {}", m.name),
+                _ => "default".to_owned(),
+            },
+            None => "default".to_owned(),
         }
-        Ok(())
-    }
-
-    fn get(&self, key: &str) -> Option<&(String, Origin)> {
-        self.values.get(key)
     }
 
     /// Parses every value, applying defaults.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
-        let parse = |key: &'static str| Field { key, sources: self };
-        let listen: SocketAddr = parse("listen").or("127.0.0.1:8080", |v| {
-            v.parse()
-                .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8080".to_string())
-        })?;
-        let data_dir: PathBuf = parse("data_dir").or("./data", |v| {
-            if v.trim().is_empty() {
-                Err("must not be empty".to_string())
+        let raw = self.extract()?;
+        let check = |key: &'static str, shown: &str, why: String| {
+            let shown = if SECRET_KEYS.contains(&key) {
+                String::new()
             } else {
-                Ok(PathBuf::from(v))
+                format!(" {shown:?}")
+            };
+            ConfigError(format!("invalid setting `{key}` ({}):{shown} {why}", self.origin(key)))
+        };
+        let range = |key: &'static str, n: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+            if (min..=max).contains(&n) {
+                Ok(n)
+            } else {
+                Err(check(
+                    key,
+                    &n.to_string(),
+                    format!("expected a whole number from {min} to {max}"),
+                ))
             }
-        })?;
-        let default_db = format!("sqlite://{}", data_dir.join("roster.db").display());
-        let database_url =
-            parse("database_url").or(&default_db, |v| DatabaseUrl::parse(v).map_err(|e| e.to_string()))?;
-        let public_url = match self.get("public_url") {
+        };
+        let text = |key: &'static str, v: &str| -> Result<String, ConfigError> {
+            let v = v.trim();
+            if v.is_empty() {
+                Err(check(key, v, "must not be empty".into()))
+            } else {
+                Ok(v.to_owned())
+            }
+        };
+        let millis = |key, n, min, max| range(key, n, min, max).map(|ms| std::time::Duration::from_millis(ms as u64));
+
+        let listen: SocketAddr = raw
+            .listen
+            .trim()
+            .parse()
+            .map_err(|_| check("listen", &raw.listen, "expected HOST:PORT, e.g. 127.0.0.1:8080".into()))?;
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(check("data_dir", "", "must not be empty".into()));
+        }
+        let data_dir = raw.data_dir.clone();
+        let database_url = match &raw.database_url {
+            Some(url) => DatabaseUrl::parse(url).map_err(|e| check("database_url", url, e.to_string()))?,
+            None => DatabaseUrl::sqlite_file(data_dir.join("roster.db")),
+        };
+        let public_url = match &raw.public_url {
             None => None,
-            Some(_) => Some(parse("public_url").or("", |v| {
-                let v = v.trim().trim_end_matches('/');
-                if v.starts_with("http://") || v.starts_with("https://") {
-                    Ok(v.to_owned())
-                } else {
-                    Err("expected an http:// or https:// URL".to_string())
+            Some(v) => {
+                let trimmed = v.trim().trim_end_matches('/');
+                if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+                    return Err(check("public_url", v, "expected an http:// or https:// URL".into()));
                 }
-            })?),
+                Some(trimmed.to_owned())
+            }
         };
-        let signing_key = match self.get("signing_key") {
+        let signing_key = match &raw.signing_key {
             None => None,
-            Some(_) => Some(parse("signing_key").or("", SigningKey::from_config)?),
+            Some(v) => Some(SigningKey::from_config(v).map_err(|why| check("signing_key", v, why))?),
         };
-        let token_audience = parse("token_audience").or("roster", non_empty)?;
-        let token_ttl_days = parse("token_ttl_days").or("365", |v| int_in(v, 1, 36_500))?;
-        let invitation_ttl_hours = parse("invitation_ttl_hours").or("168", |v| int_in(v, 1, 24 * 365))?;
         let mail = MailSettings {
-            kind: parse("mailer").or("file", |v| match v.trim().to_ascii_lowercase().as_str() {
-                "file" => Ok(MailerKind::File),
-                "smtp" => Ok(MailerKind::Smtp),
-                _ => Err("expected file or smtp".to_string()),
-            })?,
-            from: parse("mail_from").or("roster <no-reply@localhost>", crate::mail::parse_mailbox)?,
+            kind: match raw.mailer.trim().to_ascii_lowercase().as_str() {
+                "file" => MailerKind::File,
+                "smtp" => MailerKind::Smtp,
+                _ => return Err(check("mailer", &raw.mailer, "expected file or smtp".into())),
+            },
+            from: crate::mail::parse_mailbox(&raw.mail_from).map_err(|why| check("mail_from", &raw.mail_from, why))?,
             smtp: crate::mail::SmtpSettings {
-                host: parse("smtp_host").or("localhost", non_empty)?,
-                port: parse("smtp_port").or("587", |v| int_in(v, 1, 65535).map(|n| n as u16))?,
-                security: parse("smtp_security").or("starttls", |v| match v.trim().to_ascii_lowercase().as_str() {
-                    "starttls" => Ok(crate::mail::SmtpSecurity::StartTls),
-                    "tls" => Ok(crate::mail::SmtpSecurity::Tls),
-                    "none" => Ok(crate::mail::SmtpSecurity::None),
-                    _ => Err("expected starttls, tls or none".to_string()),
-                })?,
-                username: self.get("smtp_username").map(|(v, _)| v.clone()),
-                password: self.get("smtp_password").map(|(v, _)| v.clone()),
+                host: text("smtp_host", &raw.smtp_host)?,
+                port: range("smtp_port", raw.smtp_port, 1, 65535)? as u16,
+                security: match raw.smtp_security.trim().to_ascii_lowercase().as_str() {
+                    "starttls" => crate::mail::SmtpSecurity::StartTls,
+                    "tls" => crate::mail::SmtpSecurity::Tls,
+                    "none" => crate::mail::SmtpSecurity::None,
+                    _ => {
+                        return Err(check(
+                            "smtp_security",
+                            &raw.smtp_security,
+                            "expected starttls, tls or none".into(),
+                        ));
+                    }
+                },
+                username: raw.smtp_username.clone(),
+                password: raw.smtp_password.clone(),
                 timeout: std::time::Duration::from_secs(20),
             },
-            max_attempts: parse("mail_max_attempts").or("8", |v| int_in(v, 1, 100).map(|n| n as i32))?,
-            retry_base: parse("mail_retry_base_ms")
-                .or("30000", |v| int_in(v, 10, 3_600_000))
-                .map(|ms| std::time::Duration::from_millis(ms as u64))?,
-            poll: parse("mail_poll_ms")
-                .or("1000", |v| int_in(v, 10, 600_000))
-                .map(|ms| std::time::Duration::from_millis(ms as u64))?,
+            max_attempts: range("mail_max_attempts", raw.mail_max_attempts, 1, 100)? as i32,
+            retry_base: millis("mail_retry_base_ms", raw.mail_retry_base_ms, 10, 3_600_000)?,
+            poll: millis("mail_poll_ms", raw.mail_poll_ms, 10, 600_000)?,
         };
-        let group_roles = parse("group_roles").or("", names_to_roles)?;
-        let role_aliases = parse("role_aliases").or("", names_to_roles)?;
-        let scim_max_results = parse("scim_max_results").or("1000", |v| int_in(v, 10, 100_000))?;
-        let db_pool_size = parse("db_pool_size").or("8", |v| int_in(v, 1, 256).map(|n| n as u32))?;
-        let db_pool_timeout = parse("db_pool_timeout_ms")
-            .or("1000", |v| int_in(v, 50, 600_000))
-            .map(|ms| std::time::Duration::from_millis(ms as u64))?;
-        let max_body_bytes =
-            parse("max_body_bytes").or("1048576", |v| int_in(v, 1024, 64 << 20).map(|n| n as usize))?;
-        let body_timeout = parse("body_timeout_ms")
-            .or("15000", |v| int_in(v, 100, 3_600_000))
-            .map(|ms| std::time::Duration::from_millis(ms as u64))?;
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .to_string();
-        let workers = parse("workers").or(&cores, |v| int_in(v, 1, 512).map(|n| n as usize))?;
-        let log_format = parse("log_format").or("text", |v| match v.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected text or json".to_string()),
-        })?;
-        let log_level = parse("log_level").or("info", |v| {
-            tracing_subscriber::EnvFilter::try_new(v)
-                .map(|_| v.to_owned())
-                .map_err(|e| format!("not a tracing filter: {e}"))
-        })?;
-        let bootstrap = parse("bootstrap").or("true", |v| match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err("expected true or false".to_string()),
-        })?;
+        let group_roles =
+            names_to_roles(&raw.group_roles).map_err(|why| check("group_roles", &raw.group_roles, why))?;
+        let role_aliases =
+            names_to_roles(&raw.role_aliases).map_err(|why| check("role_aliases", &raw.role_aliases, why))?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as i64;
+        let log_format = match raw.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(check("log_format", &raw.log_format, "expected text or json".into())),
+        };
+        tracing_subscriber::EnvFilter::try_new(&raw.log_level)
+            .map_err(|e| check("log_level", &raw.log_level, format!("not a tracing filter: {e}")))?;
         Ok(Settings {
             listen,
             data_dir,
             database_url,
             public_url,
             signing_key,
-            token_audience,
-            token_ttl_days,
-            invitation_ttl_hours,
+            token_audience: text("token_audience", &raw.token_audience)?,
+            token_ttl_days: range("token_ttl_days", raw.token_ttl_days, 1, 36_500)?,
+            invitation_ttl_hours: range("invitation_ttl_hours", raw.invitation_ttl_hours, 1, 24 * 365)?,
             mail,
-            scim_max_results,
+            scim_max_results: range("scim_max_results", raw.scim_max_results, 10, 100_000)?,
             group_roles,
             role_aliases,
-            db_pool_size,
-            db_pool_timeout,
-            max_body_bytes,
-            body_timeout,
-            workers,
+            db_pool_size: range("db_pool_size", raw.db_pool_size, 1, 256)? as u32,
+            db_pool_timeout: millis("db_pool_timeout_ms", raw.db_pool_timeout_ms, 50, 600_000)?,
+            max_body_bytes: range("max_body_bytes", raw.max_body_bytes, 1024, 64 << 20)? as usize,
+            body_timeout: millis("body_timeout_ms", raw.body_timeout_ms, 100, 3_600_000)?,
+            workers: range("workers", raw.workers.unwrap_or(cores), 1, 512)? as usize,
             log_format,
-            log_level,
-            bootstrap,
+            log_level: raw.log_level.clone(),
+            bootstrap: raw.bootstrap,
         })
     }
+}
+
+/// A provider under another name (a flag), so that errors say where a value came from.
+struct Named<P>(P, String);
+
+impl<P: figment::Provider> figment::Provider for Named<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.1.clone())
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+/// A figment refusal as one line naming the setting and where its value came from (secrets never
+/// shown).
+fn describe(figment: &figment::Figment, e: figment::Error) -> ConfigError {
+    let key = e.path.last().cloned().unwrap_or_default();
+    let origin = match figment.find_metadata(&key) {
+        Some(m) if m.name.as_ref() == "the environment" => format!("from {}", env_var(&key)),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(path)) => format!("in {}", path.display()),
+            _ => format!("from {}", m.name),
+        },
+        None => "default".to_owned(),
+    };
+    let why = match &e.kind {
+        figment::error::Kind::InvalidType(_, expected) | figment::error::Kind::InvalidValue(_, expected) => {
+            format!("expected {expected}")
+        }
+        _ if SECRET_KEYS.contains(&key.as_str()) => "cannot be read".to_owned(),
+        other => other.to_string(),
+    };
+    ConfigError(format!("invalid setting `{key}` ({origin}): {why}"))
 }
 
 /// `NAME=ROLE, NAME=ROLE`: names lower-cased (they are matched ignoring case).
@@ -399,44 +547,6 @@ fn names_to_roles(v: &str) -> Result<Vec<(String, crate::domain::Role)>, String>
             Ok((name.trim().to_lowercase(), role))
         })
         .collect()
-}
-
-struct Field<'a> {
-    key: &'static str,
-    sources: &'a SettingsSources,
-}
-
-impl Field<'_> {
-    /// Parses the configured value, or the default when none is set.
-    fn or<T>(&self, default: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
-        match self.sources.get(self.key) {
-            None => parse(default).map_err(|why| ConfigError(format!("invalid default for `{}`: {why}", self.key))),
-            Some((value, origin)) => parse(value).map_err(|why| {
-                let shown = if SECRET_KEYS.contains(&self.key) {
-                    String::new()
-                } else {
-                    format!(" {value:?}")
-                };
-                ConfigError(format!("invalid setting `{}` ({origin}):{shown} {why}", self.key))
-            }),
-        }
-    }
-}
-
-fn non_empty(v: &str) -> Result<String, String> {
-    let v = v.trim();
-    if v.is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(v.to_owned())
-    }
-}
-
-fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
-    match v.trim().parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from {min} to {max}")),
-    }
 }
 
 pub fn env_var(key: &str) -> String {
@@ -543,6 +653,89 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(!err.to_string().contains("short\""), "{err}");
+    }
+
+    #[test]
+    fn group_roles_and_role_aliases_come_from_the_file_and_the_environment() {
+        use crate::domain::Role;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roster.toml");
+        std::fs::write(&file, "group_roles = \"Admins=ADMINISTRATOR\"\n").unwrap();
+        let s = SettingsSources::load(Some(&file), Vec::new())
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(s.group_roles, [("admins".to_owned(), Role::Administrator)]);
+        let s = SettingsSources::load(
+            None,
+            env(&[
+                ("ROSTER_GROUP_ROLES", "Admins=ADMINISTRATOR, Traders=MARKET"),
+                ("ROSTER_ROLE_ALIASES", "Reader=VIEWER"),
+            ]),
+        )
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            s.group_roles,
+            [
+                ("admins".to_owned(), Role::Administrator),
+                ("traders".to_owned(), Role::Market)
+            ]
+        );
+        assert_eq!(s.role_aliases, [("reader".to_owned(), Role::Viewer)]);
+    }
+
+    /// Every key is settable from the environment (a wrong value is refused by name, so the value
+    /// was read), and keys that are not settings are not taken from it.
+    #[test]
+    fn every_key_is_read_from_the_environment() {
+        for key in setting_keys() {
+            let err = SettingsSources::load(None, env(&[(&env_var(&key), "\u{1}not a valid value")]))
+                .unwrap()
+                .resolve();
+            let refused = err.err().map(|e| e.to_string()).unwrap_or_default();
+            let lenient = [
+                "smtp_username",
+                "smtp_password",
+                "token_audience",
+                "smtp_host",
+                "data_dir",
+            ];
+            assert!(
+                refused.contains(&format!("`{key}`")) || lenient.contains(&key.as_str()),
+                "{key}: {refused:?}"
+            );
+        }
+        let s = SettingsSources::load(None, env(&[("ROSTER_TEST_DATABASE_URL", "x"), ("ROSTER_CONFIG", "y")]))
+            .unwrap()
+            .resolve();
+        assert!(s.is_ok(), "{s:?}");
+    }
+
+    /// The README's settings table, the descriptions and the settings themselves name the same
+    /// keys.
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let mut keys = setting_keys();
+        keys.sort();
+        let mut described: Vec<String> = SETTINGS.iter().map(|(k, _, _)| (*k).to_owned()).collect();
+        described.sort();
+        assert_eq!(described, keys, "SETTINGS and RawSettings");
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Configuration section");
+        let mut documented: Vec<String> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(str::to_owned)
+            .collect();
+        documented.sort();
+        assert_eq!(documented, keys, "the README's table and RawSettings");
     }
 
     #[test]
