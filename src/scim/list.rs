@@ -99,8 +99,8 @@ pub fn parse_params(get: impl Fn(&str) -> Option<Value>, limits: PageLimits) -> 
     };
     let count = int("count")?.unwrap_or(limits.default).clamp(0, limits.max);
     let sort_order = match text("sortOrder").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("ascending") => SortOrder::Ascending,
-        Some("descending") => SortOrder::Descending,
+        None | Some("") | Some("ascending") | Some("asc") => SortOrder::Ascending,
+        Some("descending") | Some("desc") => SortOrder::Descending,
         Some(other) => return Err(bad(format!("sortOrder {other:?}: expected ascending or descending"))),
     };
     let paging = match text("cursor") {

@@ -144,6 +144,14 @@ fn parse_target(path: &str, schema: &ResourceSchema) -> Result<Target, ScimError
     }
 }
 
+/// A URN path that no schema of this resource claims.
+fn is_unknown_extension(path: &str, schema: &ResourceSchema) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.starts_with("urn:")
+        && super::schema::split_urn(path, &schema.schemas()).0.is_none()
+        && !schema.schemas().iter().any(|s| s.eq_ignore_ascii_case(path))
+}
+
 fn check_writable(def: &AttrDef, name: &str) -> Result<(), ScimError> {
     if def.mutability == Mutability::ReadOnly {
         return Err(ScimError::bad_request(
@@ -223,6 +231,12 @@ fn apply_one(
                 )
             }
         };
+    }
+    if is_unknown_extension(path, schema) {
+        // An extension this server does not know (an IdP's custom schema, e.g. Entra's
+        // `urn:ietf:params:scim:schemas:extension:<app>:2.0:User:<attr>`): dropped, as it is from a
+        // body, rather than failing a provisioning run over it.
+        return Ok(());
     }
     match parse_target(path, schema)? {
         Target::Attr(at) => {
@@ -761,6 +775,12 @@ mod tests {
         assert_eq!(
             err(&user(), json!([{"op": "move", "path": "userName"}])),
             Some(ScimType::InvalidSyntax)
+        );
+        // An extension the server does not know: dropped like a body's, never a failed request.
+        let custom = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User:costCode";
+        assert_eq!(
+            ok(&user(), json!([{"op": "Add", "path": custom, "value": "42"}])),
+            Value::Object(user())
         );
         assert_eq!(
             err(&user(), json!([{"op": "add", "path": "userName"}])),

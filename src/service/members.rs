@@ -606,6 +606,21 @@ fn apply_change(
         command,
     } = change;
 
+    // A userName held by a member the provider no longer sees (deleted through SCIM, or removed
+    // natively) is released for this one: the leaver's name is reused, and the provider's own
+    // lookups cannot find the old holder to resolve the clash.
+    if profile.user_name.key() != row.user_name_ci
+        && let Some(holder) = storage::find_member_by_user_name(conn, organization_id, &profile.user_name)?
+        && holder.id != row.id
+        && (holder.scim_deleted_at.is_some() || holder.removed_at.is_some())
+    {
+        let released = MemberChanges {
+            user_name_ci: Some(format!("{}#{}", holder.user_name_ci, holder.id)),
+            ..MemberChanges::default()
+        };
+        let holder_id: MemberId = stored("members.id", &holder.id)?;
+        storage::update_member(conn, organization_id, holder_id, &released, now)?;
+    }
     // The profile, when anything in it changed.
     let columns = columns_for(conn, organization_id, &profile, Some(&row.id))?;
     let mut changes = profile_changes(&profile, &columns);

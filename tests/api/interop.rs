@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Backend, TestApp, spawn_app};
@@ -162,7 +162,76 @@ async fn unreadable_requests_get_an_error_in_the_door_format(backend: Backend) {
     assert_eq!(health.status(), 200);
 }
 
+/// Well-formed requests from real IdPs that used to get a 4xx (each one a step toward Entra's
+/// quarantine) are served.
+async fn well_formed_idp_requests_are_served(backend: Backend) {
+    use reqwest::Method;
+    let app = spawn_app(backend).await;
+    let leaver = app.create_user("leaver@x.example", json!({})).await;
+    let newbie = app.create_user("newbie@x.example", json!({})).await;
+    let newbie_path = format!("/Users/{}", newbie["id"].as_str().unwrap());
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+
+    // An Entra custom extension attribute: dropped, like in a body, not a 400.
+    let (status, body) = app
+        .scim(
+            Method::PATCH,
+            &newbie_path,
+            Some(patch(json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:contoso:2.0:User:costCode", "value": "42"}]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Sorting by something that cannot be sorted, and the short sort orders.
+    for query in [
+        "sortBy=addresses&count=5",
+        "sortBy=userName&sortOrder=desc",
+        "sortBy=nope.nothing",
+    ] {
+        let (status, body) = app.scim(Method::GET, &format!("/Users?{query}"), None).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    // roster's extension role with a value that is no role: kept out of permissions, not refused.
+    let (status, body) = app
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "ext.role@x.example", "urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"role": "Owner"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // A leaver's userName reused for someone else (the leaver deleted through SCIM).
+    let (status, _) = app
+        .scim(
+            Method::DELETE,
+            &format!("/Users/{}", leaver["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = app
+        .scim(
+            Method::PATCH,
+            &newbie_path,
+            Some(patch(
+                json!([{"op": "replace", "path": "userName", "value": "Leaver@x.example"}]),
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["userName"], "Leaver@x.example");
+    let (_, found) = app
+        .scim(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22leaver@x.example%22",
+            None,
+        )
+        .await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], newbie["id"]);
+}
+
 both_backends!(
     raw_request_targets_are_served,
-    unreadable_requests_get_an_error_in_the_door_format
+    unreadable_requests_get_an_error_in_the_door_format,
+    well_formed_idp_requests_are_served
 );

@@ -309,8 +309,9 @@ fn member_query(params: &ListParams) -> Result<ListQuery<MemberField>, ScimError
     let sort = params
         .sort_by
         .as_deref()
-        .map(|s| member_sort_field(s, &USER))
-        .transpose()?
+        // An attribute that cannot be sorted by is served in the stable default order rather than
+        // refused (sorting is optional in RFC 7644 §3.4.2.3).
+        .and_then(|s| member_sort_field(s, &USER).ok())
         .map(|f| (f, direction(params.sort_order)));
     let (start, limit) = page_start(params)?;
     Ok(ListQuery {
@@ -329,8 +330,9 @@ fn group_query(params: &ListParams) -> Result<ListQuery<GroupField>, ScimError> 
     let sort = params
         .sort_by
         .as_deref()
-        .map(|s| group_sort_field(s, &GROUP))
-        .transpose()?
+        // An attribute that cannot be sorted by is served in the stable default order rather than
+        // refused (sorting is optional in RFC 7644 §3.4.2.3).
+        .and_then(|s| group_sort_field(s, &GROUP).ok())
         .map(|f| (f, direction(params.sort_order)));
     let (start, limit) = page_start(params)?;
     Ok(ListQuery {
