@@ -100,6 +100,27 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "1000",
         "longest wait for a database connection; past it (the database down or overloaded) a request gets 503 with Retry-After",
     ),
+    (
+        "webhook_allow_private_networks",
+        "false",
+        "deliver webhooks to loopback, private and link-local addresses too (tests, closed networks)",
+    ),
+    ("webhook_timeout_ms", "10000", "longest a webhook delivery may take"),
+    (
+        "webhook_retry_base_ms",
+        "30000",
+        "first webhook retry delay, doubled each time, at most an hour",
+    ),
+    (
+        "webhook_poll_ms",
+        "1000",
+        "how often the webhook worker looks for events to deliver",
+    ),
+    (
+        "webhook_disable_after_hours",
+        "72",
+        "an endpoint whose deliveries fail this long is disabled (and says so)",
+    ),
     ("max_body_bytes", "1048576", "largest request body accepted"),
     (
         "body_timeout_ms",
@@ -146,6 +167,16 @@ impl std::fmt::Debug for MailSettings {
     }
 }
 
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookDelivery {
+    pub allow_private_networks: bool,
+    pub timeout: std::time::Duration,
+    pub retry_base: std::time::Duration,
+    pub poll: std::time::Duration,
+    pub disable_after: std::time::Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -173,6 +204,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Longest wait for a pooled connection before a request is answered 503.
     pub db_pool_timeout: std::time::Duration,
+    /// Webhook deliveries.
+    pub webhooks: WebhookDelivery,
     pub max_body_bytes: usize,
     /// Longest time a client may take to send its body.
     pub body_timeout: std::time::Duration,
@@ -211,6 +244,11 @@ pub struct RawSettings {
     pub role_aliases: String,
     pub db_pool_size: i64,
     pub db_pool_timeout_ms: i64,
+    pub webhook_allow_private_networks: bool,
+    pub webhook_timeout_ms: i64,
+    pub webhook_retry_base_ms: i64,
+    pub webhook_poll_ms: i64,
+    pub webhook_disable_after_hours: i64,
     pub max_body_bytes: i64,
     pub body_timeout_ms: i64,
     pub workers: Option<i64>,
@@ -245,6 +283,11 @@ impl Default for RawSettings {
             role_aliases: String::new(),
             db_pool_size: 8,
             db_pool_timeout_ms: 1000,
+            webhook_allow_private_networks: false,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_base_ms: 30_000,
+            webhook_poll_ms: 1000,
+            webhook_disable_after_hours: 72,
             max_body_bytes: 1 << 20,
             body_timeout_ms: 15_000,
             workers: None,
@@ -486,6 +529,21 @@ impl SettingsSources {
             role_aliases,
             db_pool_size: range("db_pool_size", raw.db_pool_size, 1, 256)? as u32,
             db_pool_timeout: millis("db_pool_timeout_ms", raw.db_pool_timeout_ms, 50, 600_000)?,
+            webhooks: WebhookDelivery {
+                allow_private_networks: raw.webhook_allow_private_networks,
+                timeout: millis("webhook_timeout_ms", raw.webhook_timeout_ms, 100, 120_000)?,
+                retry_base: millis("webhook_retry_base_ms", raw.webhook_retry_base_ms, 10, 3_600_000)?,
+                poll: millis("webhook_poll_ms", raw.webhook_poll_ms, 10, 600_000)?,
+                disable_after: std::time::Duration::from_secs(
+                    range(
+                        "webhook_disable_after_hours",
+                        raw.webhook_disable_after_hours,
+                        1,
+                        24 * 90,
+                    )? as u64
+                        * 3600,
+                ),
+            },
             max_body_bytes: range("max_body_bytes", raw.max_body_bytes, 1024, 64 << 20)? as usize,
             body_timeout: millis("body_timeout_ms", raw.body_timeout_ms, 100, 3_600_000)?,
             workers: range("workers", raw.workers.unwrap_or(cores), 1, 512)? as usize,

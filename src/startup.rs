@@ -62,6 +62,7 @@ impl Application {
             settings: Arc::new(settings),
         };
         spawn_delivery_worker(&state, mailer);
+        crate::webhooks::spawn_worker(state.db.clone(), webhook_settings(&state.settings));
         let server = {
             let state = state.clone();
             let workers = state.settings.workers;
@@ -161,6 +162,23 @@ fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 
 /// Delivers the outbox in the background for as long as the runtime runs. Every instance runs one;
 /// claims keep them from sending a message twice.
+/// The webhook worker's settings.
+pub fn webhook_settings(settings: &Settings) -> crate::webhooks::WebhookSettings {
+    let w = &settings.webhooks;
+    let duration = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1));
+    crate::webhooks::WebhookSettings {
+        allow_private_networks: w.allow_private_networks,
+        timeout: w.timeout,
+        poll: w.poll,
+        policy: crate::service::events::DeliveryPolicy {
+            retry_base: duration(w.retry_base),
+            disable_after: duration(w.disable_after),
+            lease: duration(w.timeout) * 20 + chrono::Duration::seconds(30),
+            batch: 20,
+        },
+    }
+}
+
 fn spawn_delivery_worker(state: &AppState, mailer: Arc<dyn Mailer>) {
     let settings = &state.settings;
     let policy = DeliveryPolicy {

@@ -28,6 +28,28 @@ pub enum Permission {
     ManageAdministrators,
     /// Rename or delete the organization.
     ManageOrganization,
+    /// Read the change-events feed.
+    ReadEvents,
+    /// Record the product's events (logins, data access) in the audit log.
+    WriteAudit,
+    /// Create, change and delete webhook endpoints.
+    ManageWebhooks,
+}
+
+impl Permission {
+    /// Why a caller without this permission is refused, in the native API's words.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Permission::ReadTeam => "reading the team needs the team:read scope or an administrator role",
+            Permission::WriteTeam => "changing the team needs the team:write scope or an administrator role",
+            Permission::ReadAudit => "reading audit logs needs the audit:read scope or an administrator role",
+            Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
+            Permission::ManageOrganization => "this needs an ADMINISTRATOR of the organization or the org:admin scope",
+            Permission::ReadEvents => "reading the events feed needs the events:read scope or an administrator role",
+            Permission::WriteAudit => "recording events needs the audit:write scope or an administrator role",
+            Permission::ManageWebhooks => "managing webhooks needs the org:admin scope or the ADMINISTRATOR role",
+        }
+    }
 }
 
 impl Actor {
@@ -35,8 +57,14 @@ impl Actor {
         match self {
             Actor::Operator => true,
             Actor::Member { role, .. } => match permission {
-                Permission::ReadTeam | Permission::WriteTeam | Permission::ReadAudit => role.is_admin(),
-                Permission::ManageAdministrators | Permission::ManageOrganization => *role == Role::Administrator,
+                Permission::ReadTeam
+                | Permission::WriteTeam
+                | Permission::ReadAudit
+                | Permission::ReadEvents
+                | Permission::WriteAudit => role.is_admin(),
+                Permission::ManageAdministrators | Permission::ManageOrganization | Permission::ManageWebhooks => {
+                    *role == Role::Administrator
+                }
             },
             Actor::Integration { scopes } => {
                 let has = |s: Scope| scopes.contains(&s);
@@ -46,7 +74,9 @@ impl Actor {
                     Permission::WriteTeam => has(Scope::TeamWrite),
                     Permission::ReadAudit => has(Scope::AuditRead),
                     Permission::ManageAdministrators => has(Scope::TeamWrite) && has(Scope::OrgAdmin),
-                    Permission::ManageOrganization => has(Scope::OrgAdmin),
+                    Permission::ManageOrganization | Permission::ManageWebhooks => has(Scope::OrgAdmin),
+                    Permission::ReadEvents => has(Scope::EventsRead),
+                    Permission::WriteAudit => has(Scope::AuditWrite),
                 }
             }
         }

@@ -13,15 +13,21 @@ pub enum Scope {
     TeamWrite,
     AuditRead,
     OrgAdmin,
+    /// Read the change-events feed.
+    EventsRead,
+    /// Record the product's own events in the audit log.
+    AuditWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Scim,
         Scope::TeamRead,
         Scope::TeamWrite,
         Scope::AuditRead,
         Scope::OrgAdmin,
+        Scope::EventsRead,
+        Scope::AuditWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +37,8 @@ impl Scope {
             Scope::TeamWrite => "team:write",
             Scope::AuditRead => "audit:read",
             Scope::OrgAdmin => "org:admin",
+            Scope::EventsRead => "events:read",
+            Scope::AuditWrite => "audit:write",
         }
     }
 
@@ -59,7 +67,7 @@ impl FromStr for Scope {
         Scope::ALL.into_iter().find(|v| v.as_str() == s.trim()).ok_or_else(|| {
             InvalidValue::new(
                 "scope",
-                format!("unknown scope {s:?}; expected one of scim, team:read, team:write, audit:read, org:admin"),
+                format!("unknown scope {s:?}; expected one of scim, team:read, team:write, audit:read, org:admin, events:read, audit:write"),
             )
         })
     }

@@ -125,18 +125,7 @@ impl Acting {
         if self.actor.may(permission) {
             return Ok(());
         }
-        Err(ServiceError::Forbidden(
-            match permission {
-                Permission::ReadTeam => "reading the organization's people needs team:read or an administrator role",
-                Permission::WriteTeam => "changing the organization's people needs team:write or an administrator role",
-                Permission::ReadAudit => "reading audit logs needs audit:read or an administrator role",
-                Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
-                Permission::ManageOrganization => {
-                    "renaming or deleting an organization needs its ADMINISTRATOR or the org:admin scope"
-                }
-            }
-            .into(),
-        ))
+        Err(ServiceError::Forbidden(permission.refusal().into()))
     }
 }
 

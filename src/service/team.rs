@@ -708,6 +708,8 @@ pub struct AuditEvent {
     pub token_hash: Option<String>,
     pub metadata: Map<String, Value>,
     pub timestamp: NaiveDateTime,
+    /// `roster`, or `product` for an event the product recorded.
+    pub source: String,
 }
 
 impl TryFrom<AuditEventRow> for AuditEvent {
@@ -727,6 +729,7 @@ impl TryFrom<AuditEventRow> for AuditEvent {
             token_hash: row.token_hash,
             metadata,
             timestamp: row.created_at,
+            source: row.source,
         })
     }
 }

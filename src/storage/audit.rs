@@ -21,6 +21,10 @@ pub struct AuditEventRow {
     pub token_hash: Option<String>,
     pub metadata: String,
     pub created_at: NaiveDateTime,
+    /// `roster` for roster's own events, `product` for those the product records.
+    pub source: String,
+    /// The product's id for an event it recorded (idempotency).
+    pub source_event_id: Option<String>,
 }
 
 /// Writes one event. Call it inside the transaction of the change it records.
@@ -43,8 +47,12 @@ pub fn insert_audit_event(
         token_hash: context.token_hash.clone(),
         metadata: serde_json::Value::Object(event.metadata.clone()).to_string(),
         created_at: now,
+        source: "roster".to_owned(),
+        source_event_id: None,
     };
     diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    // A change also goes out as an event, in the same transaction (see `storage::events`).
+    super::events::insert_events_for(conn, context, &[event], now)?;
     Ok(row)
 }
 
@@ -81,6 +89,7 @@ pub fn insert_audit_events(
         }
         sql.execute(conn)?;
     }
+    super::events::insert_events_for(conn, context, &events.iter().collect::<Vec<_>>(), now)?;
     Ok(())
 }
 
@@ -129,4 +138,87 @@ pub fn list_audit_events(
         .select(AuditEventRow::as_select())
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// An event the product records for one of the organization's members.
+pub struct ProductAuditEvent<'a> {
+    pub actor: String,
+    pub context: &'a AuditContext,
+    pub event_name: &'a str,
+    pub subject_member_id: MemberId,
+    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
+    /// The product's id for it: recorded once, however often it is sent.
+    pub source_event_id: &'a str,
+    pub at: NaiveDateTime,
+}
+
+/// Records a product event (`source = 'product'`); `false` when its id was recorded before.
+pub fn insert_product_event(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    event: &ProductAuditEvent<'_>,
+) -> StorageResult<bool> {
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    let mut sql = super::query::Sql::new(conn);
+    sql.push(
+        "INSERT INTO audit_events (id, organization_id, actor, actor_member_id, channel, event_name, subject_member_id, \
+         ip_address, user_agent, token_hash, metadata, created_at, source, source_event_id) VALUES (",
+    );
+    sql.text(uuid::Uuid::now_v7().to_string()).push(", ");
+    sql.text(organization_id.to_string()).push(", ");
+    sql.text(event.actor.clone()).push(", ");
+    sql.optional_text(event.context.actor_member_id.map(|m| m.to_string()))
+        .push(", ");
+    sql.text(event.context.channel.as_str()).push(", ");
+    sql.text(event.event_name).push(", ");
+    sql.text(event.subject_member_id.to_string()).push(", ");
+    let from_metadata = |key: &str| event.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    sql.optional_text(from_metadata("ip_address").or_else(|| event.context.ip_address.clone()))
+        .push(", ");
+    sql.optional_text(from_metadata("user_agent").or_else(|| event.context.user_agent.clone()))
+        .push(", ");
+    sql.optional_text(event.context.token_hash.clone()).push(", ");
+    sql.text(serde_json::Value::Object(event.metadata.clone()).to_string())
+        .push(", ");
+    sql.time(event.at).push(", 'product', ");
+    sql.text(event.source_event_id).push(")");
+    // The unique index is partial on PostgreSQL (NULLs are always distinct on SQLite).
+    sql.push(if postgres {
+        " ON CONFLICT (organization_id, source_event_id) WHERE source_event_id IS NOT NULL DO NOTHING"
+    } else {
+        " ON CONFLICT (organization_id, source_event_id) DO NOTHING"
+    });
+    Ok(sql.execute(conn)? == 1)
+}
+
+/// The organization's events in `[from, to]` after `after` (time, id), oldest first: one page of
+/// an export that never holds more than a page in memory.
+pub fn audit_events_after(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    after: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> StorageResult<Vec<AuditEventRow>> {
+    let mut q = audit_events::table
+        .filter(audit_events::organization_id.eq(organization_id.to_string()))
+        .into_boxed();
+    if let Some(from) = from {
+        q = q.filter(audit_events::created_at.ge(from));
+    }
+    if let Some(to) = to {
+        q = q.filter(audit_events::created_at.le(to));
+    }
+    if let Some((at, id)) = after {
+        q = q.filter(
+            audit_events::created_at
+                .gt(at)
+                .or(audit_events::created_at.eq(at).and(audit_events::id.gt(id))),
+        );
+    }
+    Ok(q.order((audit_events::created_at, audit_events::id))
+        .limit(limit)
+        .select(AuditEventRow::as_select())
+        .load(conn)?)
 }

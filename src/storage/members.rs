@@ -139,6 +139,25 @@ pub fn lock_member(conn: &mut DbConnection, organization_id: OrganizationId, id:
     })
 }
 
+/// Members by id, keyed by id (event payloads).
+pub fn members_by_id(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    ids: &[MemberId],
+) -> StorageResult<std::collections::HashMap<String, MemberRow>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(members::table
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .filter(members::id.eq_any(ids.iter().map(|m| m.to_string())))
+        .select(MemberRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect())
+}
+
 /// Case-insensitive lookup on the `(organization_id, user_name_ci)` unique index.
 pub fn find_member_by_user_name(
     conn: &mut DbConnection,

@@ -8,6 +8,7 @@
 mod audit;
 mod connection;
 mod error;
+pub mod events;
 mod groups;
 mod invitations;
 mod members;
@@ -19,7 +20,10 @@ pub mod schema;
 mod tokens;
 mod users;
 
-pub use audit::{AuditEventRow, AuditQuery, insert_audit_event, insert_audit_events, list_audit_events};
+pub use audit::{
+    AuditEventRow, AuditQuery, ProductAuditEvent, audit_events_after, insert_audit_event, insert_audit_events,
+    insert_product_event, list_audit_events,
+};
 pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, redact, write_transaction};
 pub use error::StorageError;
 pub use groups::{
@@ -36,8 +40,8 @@ pub use invitations::{
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, MemberSort, NewMember, add_member_emails, count_active_administrators,
     find_member, find_member_by_email, find_member_by_phone, find_member_by_user, find_member_by_user_name,
-    find_members_matching, insert_member, insert_members, list_members, lock_member, search_members, set_member_emails,
-    touch_member_login, update_member,
+    find_members_matching, insert_member, insert_members, list_members, lock_member, members_by_id, search_members,
+    set_member_emails, touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{

@@ -138,6 +138,56 @@ diesel::table! {
         token_hash -> Nullable<Text>,
         metadata -> Text,
         created_at -> Timestamp,
+        source -> Text,
+        source_event_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        organization_id -> Text,
+        event_type -> Text,
+        subject_id -> Nullable<Text>,
+        payload -> Text,
+        created_at -> Timestamp,
+        txid -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        organization_id -> Text,
+        url -> Text,
+        secret -> Text,
+        event_types -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        cursor_txid -> BigInt,
+        cursor_id -> BigInt,
+        attempts -> Integer,
+        failing_since -> Nullable<Timestamp>,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        organization_id -> Text,
+        endpoint_id -> Text,
+        event_id -> BigInt,
+        event_type -> Text,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        latency_ms -> BigInt,
+        succeeded -> Bool,
+        created_at -> Timestamp,
     }
 }
 
@@ -181,4 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     audit_events,
     api_tokens,
+    events,
+    webhook_endpoints,
+    webhook_deliveries,
 );

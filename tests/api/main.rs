@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod events;
 mod fuzz;
 mod health;
 mod interop;

@@ -1,5 +1,6 @@
 //! The native API at `/api/v1` (seed 000's paths, trailing slashes included).
 
+mod events;
 mod groups;
 mod openapi;
 mod organizations;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(groups::configure)
             .configure(groups::configure_groups)
             .configure(organizations::configure)
+            .configure(events::configure)
             .configure(openapi::configure)
             .default_service(web::to(no_such_endpoint)),
     );

@@ -44,11 +44,22 @@ use utoipa::{Modify, OpenApi};
         super::organizations::update_users,
         super::organizations::remove_users,
         super::organizations::remove_users_in_path,
+        super::events::feed,
+        super::events::create_webhook,
+        super::events::list_webhooks,
+        super::events::get_webhook,
+        super::events::update_webhook,
+        super::events::delete_webhook,
+        super::events::list_deliveries,
+        super::events::redeliver,
+        super::events::record_events,
+        super::events::export_audit_log,
     ),
     modifiers(&BearerAuth),
     tags((name = "team", description = "Members and invitations"), (name = "audit", description = "Audit logs"),
          (name = "token", description = "The calling token"), (name = "groups", description = "Groups that give roles"),
-         (name = "organizations", description = "The calling person's organizations and their people (seed 002)"))
+         (name = "organizations", description = "The calling person's organizations and their people (seed 002)"),
+         (name = "events", description = "Change events: the feed and webhooks"))
 )]
 pub struct NativeApiDoc;
 

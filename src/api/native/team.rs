@@ -49,13 +49,7 @@ fn authorize(principal: &Principal, permission: Permission) -> Result<Actor, Api
     if actor.may(permission) {
         Ok(actor)
     } else {
-        Err(ApiError::forbidden(match permission {
-            Permission::ReadTeam => "reading the team needs the team:read scope or an administrator role",
-            Permission::WriteTeam => "changing the team needs the team:write scope or an administrator role",
-            Permission::ReadAudit => "reading audit logs needs the audit:read scope or an administrator role",
-            Permission::ManageAdministrators => "this needs an ADMINISTRATOR",
-            Permission::ManageOrganization => "this needs an ADMINISTRATOR of the organization or the org:admin scope",
-        }))
+        Err(ApiError::forbidden(permission.refusal()))
     }
 }
 

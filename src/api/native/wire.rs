@@ -209,6 +209,9 @@ pub struct AuditEventResponse {
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, example = "2025-12-26T16:55:02.771046")]
     pub timestamp: NaiveDateTime,
+    /// `roster` for roster's own events, `product` for those the product recorded.
+    #[schema(example = "roster")]
+    pub source: String,
 }
 
 impl From<AuditEvent> for AuditEventResponse {
@@ -236,6 +239,7 @@ impl From<AuditEvent> for AuditEventResponse {
             entry_metadata,
             team_id: e.organization_id,
             timestamp: e.timestamp,
+            source: e.source,
         }
     }
 }
