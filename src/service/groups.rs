@@ -188,8 +188,9 @@ fn settle_roles(
 /// Membership changes made by one request, for the audit event.
 #[derive(Default)]
 struct MemberDelta {
-    added: usize,
-    removed: usize,
+    /// Members that joined and left, by id (the event lists them).
+    added: Vec<String>,
+    removed: Vec<String>,
     /// Members added or removed (their roles may follow the group's).
     touched: Vec<MemberId>,
     /// References to add that name no member of the organization.
@@ -213,8 +214,9 @@ fn add_members(
 ) -> ServiceResult<()> {
     let ids = member_ids(values);
     let added = storage::add_group_members(conn, group.organization_id, group.id, &ids, now)?;
-    delta.added += added;
-    if added < values.len() {
+    let inserted = added.len();
+    delta.added.extend(added);
+    if inserted < values.len() {
         let known = storage::visible_member_ids(conn, group.organization_id, &ids)?;
         for value in values {
             let is_known = value.parse::<MemberId>().is_ok_and(|id| known.contains(&id));
@@ -238,10 +240,10 @@ fn apply_membership(
     let (organization_id, group_id) = (group.organization_id, group.id);
     let clear = |conn: &mut DbConnection, delta: &mut MemberDelta| -> ServiceResult<()> {
         let removed = storage::clear_group_members(conn, organization_id, group_id)?;
-        delta.removed += removed.len();
         delta
             .touched
             .extend(removed.iter().filter_map(|m| m.parse::<MemberId>().ok()));
+        delta.removed.extend(removed);
         Ok(())
     };
     match change {
@@ -257,7 +259,9 @@ fn apply_membership(
                         .cloned(),
                 );
             }
-            delta.removed += storage::remove_group_members(conn, organization_id, group_id, &ids)?;
+            delta
+                .removed
+                .extend(storage::remove_group_members(conn, organization_id, group_id, &ids)?);
             delta.touched.extend(ids);
             Ok(())
         }
@@ -355,7 +359,8 @@ fn create(
         let mut event = NewAuditEvent::new(organization_id, events::GROUP_CREATE)
             .with("group_id", id.to_string())
             .with("display_name", group.display_name.clone())
-            .with("members_added", delta.added);
+            .with("members_added", delta.added.len())
+            .with("member_ids_added", delta.added.clone());
         if !delta.ignored.is_empty() {
             event = event.with("members_ignored", delta.ignored.clone());
         }
@@ -428,8 +433,10 @@ fn apply_group_change(
     settle_roles(conn, ctx, &renamed, before, binding, &delta.touched, now)?;
     let mut event = NewAuditEvent::new(organization_id, events::GROUP_MODIFY)
         .with("group_id", current.id.to_string())
-        .with("members_added", delta.added)
-        .with("members_removed", delta.removed);
+        .with("members_added", delta.added.len())
+        .with("members_removed", delta.removed.len())
+        .with("member_ids_added", delta.added.clone())
+        .with("member_ids_removed", delta.removed.clone());
     if renamed.display_name != current.display_name {
         event = event
             .with("old_display_name", current.display_name.clone())

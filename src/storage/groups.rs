@@ -167,15 +167,20 @@ pub fn search_groups(
 }
 
 /// Adds members (those that exist in the organization) to a group; existing memberships are kept.
-/// Returns how many were added. One statement per chunk, however many members.
+/// Returns the ids added. One statement per chunk, however many members.
 pub fn add_group_members(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     group_id: GroupId,
     member_ids: &[MemberId],
     now: NaiveDateTime,
-) -> StorageResult<usize> {
-    let mut added = 0;
+) -> StorageResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Added {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        member_id: String,
+    }
+    let mut added = Vec::new();
     for chunk in member_ids.chunks(500) {
         let mut sql = Sql::new(conn);
         sql.push("INSERT INTO group_memberships (group_id, member_id, organization_id, added_at) SELECT ");
@@ -191,8 +196,8 @@ pub fn add_group_members(
             }
             sql.text(id.to_string());
         }
-        sql.push(") ON CONFLICT (group_id, member_id) DO NOTHING");
-        added += sql.execute(conn)?;
+        sql.push(") ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id");
+        added.extend(sql.load::<Added>(conn)?.into_iter().map(|a| a.member_id));
     }
     Ok(added)
 }
@@ -217,23 +222,34 @@ pub fn visible_member_ids(
     Ok(found)
 }
 
-/// Removes these members from the group; returns how many were removed.
+/// Removes these members from the group; returns the ids removed.
 pub fn remove_group_members(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     group_id: GroupId,
     member_ids: &[MemberId],
-) -> StorageResult<usize> {
-    let mut removed = 0;
+) -> StorageResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Removed {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        member_id: String,
+    }
+    let mut removed = Vec::new();
     for chunk in member_ids.chunks(500) {
-        let ids: Vec<String> = chunk.iter().map(|m| m.to_string()).collect();
-        removed += diesel::delete(
-            group_memberships::table
-                .filter(group_memberships::organization_id.eq(organization_id.to_string()))
-                .filter(group_memberships::group_id.eq(group_id.to_string()))
-                .filter(group_memberships::member_id.eq_any(ids)),
-        )
-        .execute(conn)?;
+        let mut sql = Sql::new(conn);
+        sql.push("DELETE FROM group_memberships WHERE organization_id = ");
+        sql.text(organization_id.to_string());
+        sql.push(" AND group_id = ");
+        sql.text(group_id.to_string());
+        sql.push(" AND member_id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(id.to_string());
+        }
+        sql.push(") RETURNING member_id");
+        removed.extend(sql.load::<Removed>(conn)?.into_iter().map(|r| r.member_id));
     }
     Ok(removed)
 }

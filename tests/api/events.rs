@@ -247,6 +247,12 @@ async fn webhooks_deliver_every_event_once_in_order(backend: Backend) {
     ] {
         assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
+    let pushed = feed.iter().find(|e| e["type"] == "group.created").unwrap();
+    assert_eq!(
+        pushed["data"]["changes"]["member_ids_added"],
+        json!([id]),
+        "one event per batch, listing the members"
+    );
     let changed = feed.iter().find(|e| e["type"] == "member.role_changed").unwrap();
     assert_eq!(
         changed["data"]["member"]["role"], "CHECKER",
