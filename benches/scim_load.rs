@@ -4,6 +4,7 @@
 //!     cargo bench --bench scim_load                      # SQLite, and PostgreSQL if a URL is set
 //!     ROSTER_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench scim_load
 //!     ROSTER_BENCH_MILLION=1 …                           # also W2 at 1,000,000 users
+//!     ROSTER_BENCH_WEBHOOK=1 …                           # with an active webhook subscription
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
 //! existing user; W4 GET /Users?startIndex=random&count=100; W3 PATCH active false on each user;
@@ -69,6 +70,8 @@ fn start(url: &str, dir: &std::path::Path, org: Option<(String, String)>) -> Ser
         .env("ROSTER_BOOTSTRAP", "false")
         // Delivery is its own concern: the worker stays idle during the measurements.
         .env("ROSTER_MAIL_POLL_MS", "600000")
+        // The webhook sink of ROSTER_BENCH_WEBHOOK=1 listens on 127.0.0.1.
+        .env("ROSTER_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -206,6 +209,60 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     let mut rows = Vec::new();
     let window = Duration::from_secs(seconds);
 
+    // ROSTER_BENCH_WEBHOOK=1: an active webhook subscription to every event, delivered to a sink
+    // in this process, during W1 and W3 (what a subscription costs provisioning).
+    let webhook = std::env::var("ROSTER_BENCH_WEBHOOK").is_ok_and(|v| v == "1");
+    let delivered = Arc::new(AtomicUsize::new(0));
+    if webhook {
+        let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = sink.local_addr().unwrap().port();
+        let counter = delivered.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = sink.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let mut seen = 0;
+                    // One request per connection: read until the body's length is in, then answer.
+                    loop {
+                        let Ok(n) = socket.read(&mut buf[seen..]).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        seen += n;
+                        let text = String::from_utf8_lossy(&buf[..seen]);
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .unwrap_or(0);
+                            if body.len() >= length {
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let admin = roster(
+            &["token", "create", "--org", &server.org, "--scope", "org:admin"],
+            url,
+            dir,
+        );
+        let response = client
+            .post(format!("{}/api/v1/webhooks/", server.base))
+            .header("authorization", format!("Bearer {admin}"))
+            .json(&json!({"url": format!("http://127.0.0.1:{port}/hook")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        println!("\n{backend}: an active webhook subscription (every event) during the run");
+    }
+
     // W1: create users.
     let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); users]));
     let stats = {
@@ -243,7 +300,14 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     rows.push(Row {
         name: format!("W1 POST /Users ×{users}"),
         stats,
-        note: "invitation, audit and outbox rows written".into(),
+        note: if webhook {
+            format!(
+                "invitation, audit, outbox and event rows written; {} webhook deliveries during the run",
+                delivered.load(Ordering::Relaxed)
+            )
+        } else {
+            "invitation, audit, outbox and event rows written".into()
+        },
     });
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
 
@@ -410,7 +474,11 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     rows.push(Row {
         name: format!("W3 PATCH active false ×{users}"),
         stats,
-        note: String::new(),
+        note: if webhook {
+            format!("{} webhook deliveries by now", delivered.load(Ordering::Relaxed))
+        } else {
+            String::new()
+        },
     });
     let rss = server.peak_rss_mib();
     let org = server.org.clone();
