@@ -226,7 +226,9 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
                     let mut seen = 0;
                     // One request per connection: read until the body's length is in, then answer.
                     loop {
-                        let Ok(n) = socket.read(&mut buf[seen..]).await else { return };
+                        let Ok(n) = socket.read(&mut buf[seen..]).await else {
+                            return;
+                        };
                         if n == 0 {
                             return;
                         }
@@ -235,11 +237,17 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
                         if let Some((head, body)) = text.split_once("\r\n\r\n") {
                             let length = head
                                 .lines()
-                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
                                 .unwrap_or(0);
                             if body.len() >= length {
                                 counter.fetch_add(1, Ordering::Relaxed);
-                                let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+                                let _ = socket
+                                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                                    .await;
                                 return;
                             }
                         }
@@ -564,6 +572,7 @@ fn seed(url: &str, org: &str, n: usize) -> usize {
                     added_date: now,
                     updated_at: now,
                     ignored_roles: None,
+                    kind: "person".to_owned(),
                 }
             })
             .collect();

@@ -173,8 +173,8 @@ pub fn webhook_settings(settings: &Settings) -> crate::webhooks::WebhookSettings
         policy: crate::service::events::DeliveryPolicy {
             retry_base: duration(w.retry_base),
             disable_after: duration(w.disable_after),
-            lease: duration(w.timeout) * 20 + chrono::Duration::seconds(30),
-            batch: 20,
+            lease: duration(w.timeout) * 100 + chrono::Duration::seconds(30),
+            batch: 100,
         },
     }
 }

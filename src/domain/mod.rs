@@ -15,7 +15,7 @@ pub mod token;
 pub use ids::{GroupId, InvitationId, MemberId, OrganizationId, TokenId, UserId};
 pub use member::{Email, MemberStatus, PhoneNumber, Role, UserName};
 pub use permissions::{Actor, Permission};
-pub use team::Member;
+pub use team::{Member, MemberKind};
 pub use token::Scope;
 
 /// A value that failed to parse into a domain type: the field it came from and why.

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Email, PhoneNumber, Role, UserName};
+use super::{Email, MemberKind, PhoneNumber, Role, UserName};
 
 /// A person as the identity provider describes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,8 @@ pub enum Arrival {
     Invite,
     /// An INACTIVE member, no invitation.
     Inactive,
+    /// ACTIVE at once (an agent: nobody to invite).
+    Active,
 }
 
 /// The lifecycle command a change of a provisioned person's `active` flag is.
@@ -53,6 +55,10 @@ pub enum ActiveCommand {
     Reactivate,
     /// INACTIVE, never registered → invited again, PENDING.
     Reinvite,
+    /// An agent set inactive: SUSPENDED, its tokens revoked at once.
+    Suspend,
+    /// An agent set active again: ACTIVE (its old tokens stay revoked).
+    Resume,
 }
 
 /// What removing a provisioned person means.
@@ -64,14 +70,19 @@ pub enum Departure {
     Deactivate,
     /// Already inactive or blocked: nothing changes but visibility to the provider.
     HideOnly,
+    /// An agent: out of the organization, its tokens revoked.
+    Remove,
 }
 
 /// A new provisioned person.
 #[derive(Debug, Clone)]
 pub struct NewProvisioned {
+    pub kind: MemberKind,
     pub profile: Profile,
     pub roles: RoleDecision,
     pub arrival: Arrival,
+    /// An agent's owners (member ids), when the body names them.
+    pub owners: Option<Vec<String>>,
 }
 
 /// A change of a provisioned person: the whole profile as it should be, the role, and the
@@ -81,6 +92,8 @@ pub struct ProvisionedChange {
     pub profile: Profile,
     pub roles: RoleDecision,
     pub command: Option<ActiveCommand>,
+    /// An agent's owners as they should be, when the request names them.
+    pub owners: Option<Vec<String>>,
 }
 
 /// Who decides a change, which sets the rules that apply to it.

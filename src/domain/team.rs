@@ -32,6 +32,36 @@ pub struct Member {
     pub scim_deleted: bool,
     /// The latest invitation's state, when loaded.
     pub invitation: Option<super::invitation::InvitationSummary>,
+    /// A person, or an AI agent (no invitation, e-mail or phone: tokens instead).
+    pub kind: MemberKind,
+}
+
+/// What a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberKind {
+    Person,
+    Agent,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::Person => "person",
+            MemberKind::Agent => "agent",
+        }
+    }
+}
+
+impl std::str::FromStr for MemberKind {
+    type Err = super::InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "person" => Ok(MemberKind::Person),
+            "agent" => Ok(MemberKind::Agent),
+            _ => Err(super::InvalidValue::new("kind", "expected person or agent")),
+        }
+    }
 }
 
 /// A status change a caller asked for, decided against the member's current status.

@@ -89,7 +89,12 @@ fn member_field(canonical: &str, case_exact: bool) -> Option<MemberField> {
     let roster = |name: &str| format!("{ROSTER_USER_SCHEMA}:{name}");
     Some(match canonical {
         "id" => MemberField::Id,
-        "userName" => MemberField::UserName,
+        // An agent's name (either draft's attribute) is its userName.
+        "userName" | "agentUserName" | "name" => MemberField::UserName,
+        "description" | "agentType" => MemberField::Attribute {
+            path: vec![canonical.to_owned()],
+            case_exact,
+        },
         "externalId" => MemberField::ExternalId,
         "displayName" => MemberField::DisplayName,
         "name.givenName" => MemberField::FirstName,

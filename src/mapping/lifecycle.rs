@@ -26,6 +26,17 @@ pub fn plan_active(current: MemberStatus, registered: bool, requested: bool) -> 
     }
 }
 
+/// A requested `active` for an agent: false suspends it (its tokens revoked), true resumes it;
+/// an agent BLOCKED natively stays so.
+pub fn plan_agent_active(current: MemberStatus, requested: bool) -> Option<ActiveCommand> {
+    use MemberStatus::*;
+    match (current, requested) {
+        (Active, false) => Some(ActiveCommand::Suspend),
+        (Suspended | Inactive, true) => Some(ActiveCommand::Resume),
+        _ => None,
+    }
+}
+
 /// `DELETE /Users/{id}`.
 pub fn plan_delete(current: MemberStatus) -> Departure {
     match current {
@@ -62,6 +73,14 @@ mod tests {
         for requested in [true, false] {
             assert_eq!(plan_active(Blocked, true, requested), None, "BLOCKED stays BLOCKED");
         }
+    }
+
+    #[test]
+    fn agents_are_suspended_and_resumed() {
+        assert_eq!(plan_agent_active(Active, false), Some(ActiveCommand::Suspend));
+        assert_eq!(plan_agent_active(Suspended, true), Some(ActiveCommand::Resume));
+        assert_eq!(plan_agent_active(Active, true), None);
+        assert_eq!(plan_agent_active(Blocked, true), None);
     }
 
     #[test]

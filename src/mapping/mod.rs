@@ -1,5 +1,6 @@
 //! SCIM resources to domain commands and domain state back to SCIM. No SQL and no HTTP here.
 
+pub mod agent;
 pub mod filter;
 pub mod group;
 pub mod lifecycle;

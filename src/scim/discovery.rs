@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::schema::{ENTERPRISE_USER_SCHEMA, GROUP, ROSTER_GROUP_SCHEMA, ROSTER_USER_SCHEMA, USER};
+use super::schema::{AGENT, ENTERPRISE_USER_SCHEMA, GROUP, ROSTER_GROUP_SCHEMA, ROSTER_USER_SCHEMA, USER};
 
 pub struct Capabilities {
     pub max_bulk_operations: usize,
@@ -63,6 +63,16 @@ pub fn resource_types(base_url: &str) -> Vec<Value> {
             "schema": GROUP.core,
             "schemaExtensions": [{"schema": ROSTER_GROUP_SCHEMA, "required": false}],
             "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Group")}
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Agent",
+            "name": "Agent",
+            "endpoint": AGENT.endpoint,
+            "description": "An AI agent: a member of its own kind, with owners, a role and tokens",
+            "schema": AGENT.core,
+            "schemaExtensions": [{"schema": ROSTER_USER_SCHEMA, "required": false}],
+            "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Agent")}
         }),
     ]
 }

@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The Agent resource of the SCIM agent drafts (draft-wzdk-scim-agent-resource and
+/// draft-abbey-scim-agent-extension use the same URN).
+pub const AGENT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Agent";
 pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// roster's own extension: the native member's fields.
 pub const ROSTER_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:roster:2.0:User";
@@ -218,6 +221,53 @@ pub const USER_ATTRIBUTES: &[AttrDef] = &[
     multi(complex("x509Certificates", "Certificates.", &PLAIN_SUB)),
 ];
 
+/// An AI agent. `agentUserName` (draft-wzdk) and `name` (draft-abbey) both name it; owners are
+/// Users who answer for it.
+pub const AGENT_ATTRIBUTES: &[AttrDef] = &[
+    string(
+        "agentUserName",
+        "The agent's unique name in the organization (draft-wzdk).",
+    ),
+    string(
+        "name",
+        "The agent's unique name (draft-abbey's name for agentUserName).",
+    ),
+    string("displayName", "A human-readable name."),
+    string("description", "What the agent does."),
+    string("agentType", "The kind of agent, as the provider names it."),
+    attr(
+        "active",
+        AttrType::Boolean,
+        "false suspends the agent and revokes its tokens.",
+    ),
+    multi(complex(
+        "owners",
+        "The members who answer for the agent (Users of this organization).",
+        &[
+            case_exact(string("value", "The owner's User id.")),
+            attr("$ref", AttrType::Reference, "The owner's URI."),
+            read_only(string("display", "The owner's name.")),
+            string("type", "The kind of owner (User)."),
+        ],
+    )),
+    read_only(multi(complex(
+        "groups",
+        "The groups the agent belongs to (read-only; change memberships through Groups).",
+        &[
+            read_only(string("value", "The group's id.")),
+            read_only(attr("$ref", AttrType::Reference, "The group's URI.")),
+            read_only(string("display", "The group's displayName.")),
+            read_only(string("type", "direct or indirect.")),
+        ],
+    ))),
+    multi(complex("entitlements", "Entitlements, kept as sent.", &PLAIN_SUB)),
+    multi(complex(
+        "roles",
+        "Roles; a value naming a roster role (or a role alias) sets the agent's role.",
+        &PLAIN_SUB,
+    )),
+];
+
 pub const ENTERPRISE_USER_ATTRIBUTES: &[AttrDef] = &[
     string(
         "employeeNumber",
@@ -364,6 +414,14 @@ pub const USER: ResourceSchema = ResourceSchema {
         (ENTERPRISE_USER_SCHEMA, ENTERPRISE_USER_ATTRIBUTES),
         (ROSTER_USER_SCHEMA, ROSTER_USER_ATTRIBUTES),
     ],
+};
+
+pub const AGENT: ResourceSchema = ResourceSchema {
+    resource_type: "Agent",
+    endpoint: "/Agents",
+    core: AGENT_SCHEMA,
+    core_attributes: AGENT_ATTRIBUTES,
+    extensions: &[(ROSTER_USER_SCHEMA, ROSTER_USER_ATTRIBUTES)],
 };
 
 pub const GROUP: ResourceSchema = ResourceSchema {
@@ -556,6 +614,7 @@ pub fn all_schemas(base_url: &str) -> Vec<Value> {
     vec![
         schema_document(USER_SCHEMA, "User", "User Account", USER_ATTRIBUTES, base_url),
         schema_document(GROUP_SCHEMA, "Group", "Group", GROUP_ATTRIBUTES, base_url),
+        schema_document(AGENT_SCHEMA, "Agent", "AI agent", AGENT_ATTRIBUTES, base_url),
         schema_document(
             ENTERPRISE_USER_SCHEMA,
             "EnterpriseUser",
@@ -626,7 +685,7 @@ mod tests {
     #[test]
     fn schema_documents_describe_characteristics() {
         let docs = all_schemas("http://x/scim/v2");
-        assert_eq!(docs.len(), 5);
+        assert_eq!(docs.len(), 6);
         let user = &docs[0];
         let password = user["attributes"]
             .as_array()

@@ -17,7 +17,7 @@ use crate::domain::provisioning::{
     ActiveCommand, Arrival, Authority, Departure, NewProvisioned, Profile, ProvisionedChange, RoleDecision,
 };
 use crate::domain::query::{ListQuery, MemberField};
-use crate::domain::{Actor, Member, MemberId, MemberStatus, OrganizationId, Role};
+use crate::domain::{Actor, Member, MemberId, MemberKind, MemberStatus, OrganizationId, Role};
 use crate::storage::{self, Database, DbConnection, MemberChanges, MemberRow, NewMember, StorageError};
 
 // ---- The shared commands ---------------------------------------------------------------------
@@ -303,6 +303,8 @@ pub struct ProvisionedRecord {
     pub member: Member,
     pub attributes: Map<String, Value>,
     pub groups: Vec<(String, String)>,
+    /// An agent's owners: (member id, name, status).
+    pub owners: Vec<(String, String, String)>,
 }
 
 /// The provisioning client acts as an integration: never as a member of the organization.
@@ -330,14 +332,43 @@ fn visible(
     }
 }
 
+/// [`visible`], and of the kind asked for (an agent is no User, a person no Agent).
+fn visible_of(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+    kind: MemberKind,
+    read: fn(&mut DbConnection, OrganizationId, MemberId) -> Result<MemberRow, StorageError>,
+) -> ServiceResult<MemberRow> {
+    let row = visible(conn, organization_id, id, read)?;
+    if row.kind != kind.as_str() {
+        return Err(ServiceError::NotFound(match kind {
+            MemberKind::Person => "User",
+            MemberKind::Agent => "Agent",
+        }));
+    }
+    Ok(row)
+}
+
+fn owners_of(conn: &mut DbConnection, member: &Member) -> ServiceResult<Vec<(String, String, String)>> {
+    if member.kind != MemberKind::Agent {
+        return Ok(Vec::new());
+    }
+    Ok(storage::owners_of_agents(conn, member.organization_id, &[member.id])?
+        .remove(&member.id.to_string())
+        .unwrap_or_default())
+}
+
 fn record(conn: &mut DbConnection, row: MemberRow, now: NaiveDateTime) -> ServiceResult<ProvisionedRecord> {
     let attributes = attributes_of(&row)?;
     let member = attach_invitation(conn, Member::try_from(row)?, now)?;
     let groups = storage::groups_of_member(conn, member.organization_id, member.id)?;
+    let owners = owners_of(conn, &member)?;
     Ok(ProvisionedRecord {
         member,
         attributes,
         groups,
+        owners,
     })
 }
 
@@ -345,9 +376,10 @@ pub fn get_provisioned(
     db: &Database,
     organization_id: OrganizationId,
     id: MemberId,
+    kind: MemberKind,
 ) -> ServiceResult<ProvisionedRecord> {
     let mut conn = db.get()?;
-    let row = visible(&mut conn, organization_id, id, storage::find_member)?;
+    let row = visible_of(&mut conn, organization_id, id, kind, storage::find_member)?;
     record(&mut conn, row, crate::domain::now())
 }
 
@@ -355,10 +387,11 @@ pub fn get_provisioned(
 pub fn list_provisioned(
     db: &Database,
     organization_id: OrganizationId,
+    kind: MemberKind,
     query: &ListQuery<MemberField>,
 ) -> ServiceResult<(Vec<ProvisionedRecord>, i64)> {
     let mut conn = db.get()?;
-    let (rows, total) = storage::search_members(&mut conn, organization_id, query)?;
+    let (rows, total) = storage::search_members(&mut conn, organization_id, kind, query)?;
     let now = crate::domain::now();
     let ids: Vec<MemberId> = rows
         .iter()
@@ -369,6 +402,11 @@ pub fn list_provisioned(
     }
     let mut groups = storage::groups_of_members(&mut conn, organization_id, &ids)?;
     let invitations = storage::latest_invitations(&mut conn, organization_id, &ids)?;
+    let mut owners = if kind == MemberKind::Agent {
+        storage::owners_of_agents(&mut conn, organization_id, &ids)?
+    } else {
+        Default::default()
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let attributes = attributes_of(&row)?;
@@ -377,10 +415,12 @@ pub fn list_provisioned(
             crate::domain::invitation::InvitationSummary::at(&i.status, &i.delivery_status, i.expires_at, now)
         });
         let member_groups = groups.remove(&member.id.to_string()).unwrap_or_default();
+        let member_owners = owners.remove(&member.id.to_string()).unwrap_or_default();
         out.push(ProvisionedRecord {
             member,
             attributes,
             groups: member_groups,
+            owners: member_owners,
         });
     }
     Ok((out, total))
@@ -452,9 +492,11 @@ fn uniqueness(err: StorageError) -> ServiceError {
 pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -> ServiceResult<ProvisionedRecord> {
     let organization_id = call.organization_id;
     let NewProvisioned {
+        kind,
         profile,
         roles,
         arrival,
+        owners,
     } = new;
     db.write(|conn| {
         let now = crate::domain::now();
@@ -462,7 +504,7 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
         let existing = storage::find_member_by_user_name(conn, organization_id, &profile.user_name)?;
         let role = roles.role.unwrap_or(default_role);
         let (id, rehired) = match existing {
-            Some(row) if row.scim_deleted_at.is_some() || row.removed_at.is_some() => {
+            Some(row) if (row.scim_deleted_at.is_some() || row.removed_at.is_some()) && row.kind == kind.as_str() => {
                 let columns = columns_for(conn, organization_id, &profile, Some(&row.id))?;
                 let mut changes = profile_changes(&profile, &columns);
                 changes.scim_deleted_at = Some(None);
@@ -486,6 +528,7 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
                 let status = match arrival {
                     Arrival::Invite => MemberStatus::Pending,
                     Arrival::Inactive => MemberStatus::Inactive,
+                    Arrival::Active => MemberStatus::Active,
                 };
                 let row = NewMember {
                     id: id.to_string(),
@@ -506,6 +549,7 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
                     added_date: now,
                     updated_at: now,
                     ignored_roles: ignored_roles_column(&roles),
+                    kind: kind.as_str().to_owned(),
                 };
                 storage::insert_member(conn, organization_id, &row).map_err(uniqueness)?;
                 storage::add_member_emails(conn, organization_id, id, &profile.addresses)?;
@@ -518,6 +562,7 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
             .is_some_and(|r| r.user_id.is_some() || r.verified_at.is_some());
         let (status, event) = match (arrival, registered) {
             (Arrival::Inactive, _) => (MemberStatus::Inactive, events::MEMBER_CREATE),
+            (Arrival::Active, _) => (MemberStatus::Active, events::MEMBER_CREATE),
             (Arrival::Invite, true) => (MemberStatus::Active, events::MEMBER_REACTIVATE),
             (Arrival::Invite, false) => (MemberStatus::Pending, events::MEMBER_INVITE),
         };
@@ -540,12 +585,21 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
         if !roles.ignored.is_empty() {
             audit = audit.with("roles_ignored", roles.ignored.clone());
         }
+        if kind == MemberKind::Agent {
+            audit = audit.with("kind", kind.as_str());
+            if let Some(owners) = &owners {
+                let ignored = set_owners(conn, organization_id, id, owners)?;
+                if !ignored.is_empty() {
+                    audit = audit.with("owners_ignored", ignored);
+                }
+            }
+        }
         if status == MemberStatus::Pending && member.email.is_some() {
             let invitation = issue_invitation(conn, &member, &PROVISIONER, call.audit, call.policy, now)?;
             audit = audit.with("invitation_id", invitation.to_string());
         }
         storage::insert_audit_event(conn, call.audit, &audit, now)?;
-        if rehired.is_some() {
+        if rehired.is_some() || kind == MemberKind::Agent {
             return record(conn, row, now);
         }
         // A new member is in no group yet, and the invitation does not touch its row.
@@ -553,8 +607,79 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
             attributes: attributes_of(&row)?,
             member: attach_invitation(conn, member, now)?,
             groups: Vec::new(),
+            owners: Vec::new(),
         })
     })
+}
+
+/// Sets an agent's owners from member references; returns the references that name no person of
+/// the organization (left out, not failed).
+fn set_owners(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    agent: MemberId,
+    owners: &[String],
+) -> ServiceResult<Vec<String>> {
+    let ids: Vec<MemberId> = owners.iter().filter_map(|o| o.parse().ok()).collect();
+    let unknown = storage::set_agent_owners(conn, organization_id, agent, &ids)?;
+    Ok(owners
+        .iter()
+        .filter(|o| o.parse::<MemberId>().map_or(true, |id| unknown.contains(&id)))
+        .cloned()
+        .collect())
+}
+
+/// An agent suspended: SUSPENDED, and its tokens stop working at once.
+fn suspend_agent_in(
+    conn: &mut DbConnection,
+    member: &Member,
+    context: &AuditContext,
+    now: NaiveDateTime,
+) -> ServiceResult<Member> {
+    let changes = MemberChanges {
+        status: Some(MemberStatus::Suspended.as_str().to_owned()),
+        ..MemberChanges::default()
+    };
+    let updated = Member::try_from(storage::update_member(
+        conn,
+        member.organization_id,
+        member.id,
+        &changes,
+        now,
+    )?)?;
+    let revoked = storage::revoke_member_tokens(conn, member.organization_id, member.id, now)?;
+    let event = status_event(member, events::MEMBER_SUSPEND, updated.status).with("tokens_revoked", revoked);
+    storage::insert_audit_event(conn, context, &event, now)?;
+    Ok(updated)
+}
+
+/// An agent resumed: ACTIVE again (tokens revoked before stay revoked).
+fn resume_agent_in(
+    conn: &mut DbConnection,
+    member: &Member,
+    context: &AuditContext,
+    now: NaiveDateTime,
+) -> ServiceResult<Member> {
+    let changes = MemberChanges {
+        status: Some(MemberStatus::Active.as_str().to_owned()),
+        deactivated_date: Some(None),
+        status_reason: Some(None),
+        ..MemberChanges::default()
+    };
+    let updated = Member::try_from(storage::update_member(
+        conn,
+        member.organization_id,
+        member.id,
+        &changes,
+        now,
+    )?)?;
+    storage::insert_audit_event(
+        conn,
+        context,
+        &status_event(member, events::MEMBER_ACTIVATE, updated.status),
+        now,
+    )?;
+    Ok(updated)
 }
 
 /// A provisioned member as `decide` sees it, inside the change's transaction: the member (locked
@@ -562,6 +687,8 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
 pub struct ProvisionedState {
     pub member: Member,
     pub attributes: Map<String, Value>,
+    /// An agent's owners: (member id, name, status).
+    pub owners: Vec<(String, String, String)>,
 }
 
 /// Changes a provisioned member: `decide` (the door's translation of its request, `If-Match`
@@ -571,6 +698,7 @@ pub fn change_provisioned<E>(
     db: &Database,
     call: &ChangeContext<'_>,
     id: MemberId,
+    kind: MemberKind,
     decide: impl FnOnce(&ProvisionedState) -> Result<ProvisionedChange, E>,
 ) -> Result<ProvisionedRecord, E>
 where
@@ -579,10 +707,12 @@ where
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let row = visible(conn, organization_id, id, storage::lock_member)?;
+        let row = visible_of(conn, organization_id, id, kind, storage::lock_member)?;
+        let member = Member::try_from(row.clone())?;
         let state = ProvisionedState {
             attributes: attributes_of(&row)?,
-            member: Member::try_from(row.clone())?,
+            owners: owners_of(conn, &member)?,
+            member,
         };
         let change = decide(&state)?;
         Ok(apply_change(conn, call, row, state, change, now)?)
@@ -604,6 +734,7 @@ fn apply_change(
         profile,
         roles,
         command,
+        owners,
     } = change;
 
     // A userName held by a member the provider no longer sees (deleted through SCIM, or removed
@@ -660,12 +791,34 @@ fn apply_change(
         Some(ActiveCommand::RevokeInvitation) => revoke_invitation_in(conn, &current, call.audit, now)?,
         Some(ActiveCommand::Reactivate) => reactivate_in(conn, &current, call.audit, now)?,
         Some(ActiveCommand::Reinvite) => reinvite_in(conn, &current, &PROVISIONER, call.audit, call.policy, now)?,
+        Some(ActiveCommand::Suspend) => suspend_agent_in(conn, &current, call.audit, now)?,
+        Some(ActiveCommand::Resume) => resume_agent_in(conn, &current, call.audit, now)?,
     };
+    // An agent's owners, when the request names them (their change is its own event).
+    if let Some(owners) = owners {
+        let mut before: Vec<String> = state.owners.iter().map(|(id, _, _)| id.clone()).collect();
+        let ignored = set_owners(conn, organization_id, id, &owners)?;
+        let mut after: Vec<String> = owners.iter().filter(|o| !ignored.contains(o)).cloned().collect();
+        after.sort();
+        before.sort();
+        if after != before || !ignored.is_empty() {
+            let mut event = NewAuditEvent::new(organization_id, events::MEMBER_MODIFY)
+                .about(id)
+                .with("owners", after)
+                .with("old_owners", before);
+            if !ignored.is_empty() {
+                event = event.with("owners_ignored", ignored);
+            }
+            storage::insert_audit_event(conn, call.audit, &event, now)?;
+        }
+    }
     let groups = storage::groups_of_member(conn, organization_id, id)?;
+    let owners = owners_of(conn, &current)?;
     Ok(ProvisionedRecord {
         member: attach_invitation(conn, current, now)?,
         attributes: profile.attributes,
         groups,
+        owners,
     })
 }
 
@@ -676,6 +829,7 @@ pub fn deprovision<E>(
     db: &Database,
     call: &ChangeContext<'_>,
     id: MemberId,
+    kind: MemberKind,
     decide: impl FnOnce(&Member) -> Result<Departure, E>,
 ) -> Result<(), E>
 where
@@ -684,7 +838,7 @@ where
     let organization_id = call.organization_id;
     db.write(|conn| {
         let now = crate::domain::now();
-        let member = Member::try_from(visible(conn, organization_id, id, storage::lock_member)?)?;
+        let member = Member::try_from(visible_of(conn, organization_id, id, kind, storage::lock_member)?)?;
         let departure = decide(&member)?;
         // Out of its groups first, so that the event can say which it left.
         let left = storage::remove_member_from_all_groups(conn, organization_id, id)?;
@@ -710,6 +864,24 @@ where
                     call.audit,
                     now,
                 )?;
+            }
+            Departure::Remove => {
+                let gone = MemberChanges {
+                    status: Some(MemberStatus::Inactive.as_str().to_owned()),
+                    removed_at: Some(Some(now)),
+                    deactivated_date: Some(Some(now)),
+                    ..hidden
+                };
+                storage::update_member(conn, organization_id, id, &gone, now)?;
+                let revoked = storage::revoke_member_tokens(conn, organization_id, id, now)?;
+                let mut event = NewAuditEvent::new(organization_id, events::MEMBER_REMOVE)
+                    .about(id)
+                    .with("old_status", member.status.as_str())
+                    .with("tokens_revoked", revoked);
+                for (key, value) in note.clone() {
+                    event = event.with(key, value);
+                }
+                storage::insert_audit_event(conn, call.audit, &event, now)?;
             }
             Departure::HideOnly => {
                 storage::update_member(conn, organization_id, id, &hidden, now)?;

@@ -303,17 +303,19 @@ pub fn delete_organization(
             )
             .into());
         }
-        let now = crate::domain::now();
-        let counts = storage::count_organization(conn, organization_id, now)?;
+        let counts = storage::count_organization(conn, organization_id, crate::domain::now())?;
         let members: i64 = counts.members.iter().map(|(_, _, n)| n).sum();
+        if !storage::delete_organization(conn, organization_id)? {
+            return Err(ServiceError::NotFound("organization"));
+        }
+        // Stamped once the deletion holds its locks: a delivery the worker was recording when the
+        // deletion began is then earlier in the history, never after the deletion.
+        let now = crate::domain::now();
         let event = NewAuditEvent::new(organization_id, events::ORGANIZATION_DELETE)
             .with("name", organization.name.clone())
             .with("members", members)
             .with("groups", counts.groups);
         storage::insert_audit_event(conn, &acting.context, &event, now)?;
-        if !storage::delete_organization(conn, organization_id)? {
-            return Err(ServiceError::NotFound("organization"));
-        }
         Ok(())
     })
 }
@@ -336,6 +338,10 @@ pub struct Summary {
     /// ACTIVE members with the ADMINISTRATOR role: 0 means nobody administers the organization
     /// natively (the identity provider can take the last one away; see the README).
     pub active_administrators: i64,
+    /// AI agents by status (apart from the people above).
+    pub agents_by_status: BTreeMap<&'static str, i64>,
+    /// Agents none of whose owners is still an ACTIVE member: nobody answers for them.
+    pub agents_without_owner: i64,
 }
 
 pub fn organization_summary(db: &Database, caller: &Caller, organization_id: OrganizationId) -> ServiceResult<Summary> {
@@ -377,6 +383,15 @@ pub fn organization_summary(db: &Database, caller: &Caller, organization_id: Org
             last_provisioning_at: counts.last_provisioning_at,
             ignored_role_values: tally_ignored_roles(&counts.ignored_roles),
             active_administrators,
+            agents_by_status: {
+                let mut by: BTreeMap<&'static str, i64> = MemberStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+                for (status, n) in &counts.agents {
+                    let status: MemberStatus = stored("members.status", status)?;
+                    *by.entry(status.as_str()).or_default() += n;
+                }
+                by
+            },
+            agents_without_owner: counts.agents_without_owner,
         })
     })
 }
@@ -518,6 +533,7 @@ fn add_person_in(
                 added_date: now,
                 updated_at: now,
                 ignored_roles: None,
+                kind: "person".to_owned(),
             };
             storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
             id
@@ -544,6 +560,7 @@ fn add_person_in(
                 added_date: now,
                 updated_at: now,
                 ignored_roles: None,
+                kind: "person".to_owned(),
             };
             storage::insert_member(conn, organization_id, &row).map_err(team::unique_conflict)?;
             let changes = MemberChanges {

@@ -56,6 +56,7 @@ impl TryFrom<MemberRow> for Member {
             removed: row.removed_at.is_some(),
             scim_deleted: row.scim_deleted_at.is_some(),
             invitation: None,
+            kind: row.kind.parse().map_err(corrupt)?,
         })
     }
 }
@@ -137,6 +138,8 @@ pub struct MemberQuery {
     pub search: Option<String>,
     /// A field and "descending".
     pub sort: Option<(storage::MemberSort, bool)>,
+    /// People (the default) or agents.
+    pub kind: Option<crate::domain::MemberKind>,
 }
 
 /// How invitations are made: their lifetime.
@@ -241,6 +244,7 @@ pub(crate) fn list_members_in(
             .map(|s| s.trim().to_owned()),
         include_removed: false,
         sort: query.sort,
+        kind: query.kind,
     };
     let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
     let now = crate::domain::now();
@@ -355,6 +359,7 @@ pub fn invite_member(
                     added_date: now,
                     updated_at: now,
                     ignored_roles: None,
+                    kind: "person".to_owned(),
                 };
                 storage::insert_member(conn, organization_id, &row).map_err(unique_conflict)?;
                 id
@@ -791,4 +796,31 @@ pub fn member_audit_log(
             page_size: page.page_size,
         })
     })
+}
+
+/// An agent's owners and tokens, for listings: agent id → (owners (id, name, status), tokens).
+pub type AgentDetails =
+    std::collections::HashMap<String, (Vec<(String, String, String)>, Vec<crate::service::tokens::TokenInfo>)>;
+
+/// The owners and tokens of these agents, in two queries.
+pub fn agent_details(
+    db: &Database,
+    organization_id: OrganizationId,
+    agents: &[MemberId],
+) -> ServiceResult<AgentDetails> {
+    let mut conn = db.get()?;
+    let mut owners = storage::owners_of_agents(&mut conn, organization_id, agents)?;
+    let ids: std::collections::HashSet<String> = agents.iter().map(|a| a.to_string()).collect();
+    let mut out: AgentDetails = Default::default();
+    for row in storage::list_tokens(&mut conn, organization_id)? {
+        if let Some(member) = row.member_id.clone().filter(|m| ids.contains(m)) {
+            let info = crate::service::tokens::TokenInfo::try_from(row)?;
+            out.entry(member).or_default().1.push(info);
+        }
+    }
+    for id in ids {
+        let entry = out.entry(id.clone()).or_default();
+        entry.0 = owners.remove(&id).unwrap_or_default();
+    }
+    Ok(out)
 }

@@ -152,3 +152,41 @@ pub fn revoke_token(
         Ok(())
     })
 }
+
+/// A token acting as an AI agent of the organization (with the agent's role); only for an ACTIVE
+/// agent.
+pub fn create_agent_token(
+    db: &Database,
+    signer: &TokenSigner,
+    organization_id: OrganizationId,
+    agent: MemberId,
+    name: &str,
+    ttl: chrono::Duration,
+    context: &AuditContext,
+) -> ServiceResult<IssuedToken> {
+    db.write(|conn| {
+        let row = match storage::find_member(conn, organization_id, agent) {
+            Ok(row) if row.removed_at.is_none() => row,
+            Ok(_) | Err(StorageError::NotFound) => return Err(ServiceError::NotFound("member")),
+            Err(e) => return Err(e.into()),
+        };
+        if row.kind != crate::domain::MemberKind::Agent.as_str() {
+            return Err(ServiceError::conflict(
+                "member_id",
+                "tokens are minted here for AI agents; people sign in to the product",
+            ));
+        }
+        create_token_in(
+            conn,
+            signer,
+            CreateToken {
+                organization_id,
+                name,
+                scopes: &[],
+                member_id: Some(agent),
+                ttl,
+            },
+            context,
+        )
+    })
+}

@@ -5,7 +5,7 @@ use super::query::{Column, Sql, search, write_condition, write_order_and_page};
 use super::schema::members;
 use super::{DbConnection, StorageResult};
 use crate::domain::query::{Condition, ListQuery, MemberField, PageStart};
-use crate::domain::{MemberId, OrganizationId, UserName};
+use crate::domain::{MemberId, MemberKind, OrganizationId, UserName};
 
 /// A `members` row as stored. Converted to the domain `Member` by the service layer.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -37,6 +37,8 @@ pub struct MemberRow {
     pub verified_at: Option<NaiveDateTime>,
     pub role_from_groups: bool,
     pub ignored_roles: Option<String>,
+    /// `person` or `agent`.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -61,6 +63,8 @@ pub struct NewMember {
     pub updated_at: NaiveDateTime,
     /// `roles` values that map to no role (JSON array), for the organization summary.
     pub ignored_roles: Option<String>,
+    /// `person` or `agent`.
+    pub kind: String,
 }
 
 pub fn insert_member(
@@ -187,6 +191,8 @@ pub struct MemberFilter {
     pub include_removed: bool,
     /// Order by this field (then by id); `None` is creation order.
     pub sort: Option<(MemberSort, bool)>,
+    /// People or agents (`None`: people).
+    pub kind: Option<MemberKind>,
 }
 
 /// Fields the native list sorts by; the flag in `MemberFilter::sort` is "descending".
@@ -216,6 +222,7 @@ pub fn list_members(
         if !filter.include_removed {
             q = q.filter(members::removed_at.is_null());
         }
+        q = q.filter(members::kind.eq(filter.kind.unwrap_or(MemberKind::Person).as_str()));
         if !filter.statuses.is_empty() {
             q = q.filter(members::status.eq_any(filter.statuses.clone()));
         }
@@ -420,10 +427,21 @@ fn member_column(field: &MemberField, _: &mut Sql) -> Option<Column> {
 }
 
 /// Which members a SCIM listing sees: not those deleted through SCIM (nor cancelled invitations).
-fn write_scim_scope(sql: &mut Sql, organization_id: OrganizationId) {
+fn write_scim_scope(sql: &mut Sql, organization_id: OrganizationId, kind: MemberKind) {
     sql.push(" FROM members WHERE organization_id = ");
     sql.text(organization_id.to_string());
     sql.push(" AND scim_deleted_at IS NULL AND removed_at IS NULL AND ");
+    sql.push(kind_literal(kind));
+    sql.push(" AND ");
+}
+
+/// The kind condition as a literal (never a bound value): the partial indexes of people and agents
+/// are chosen only when the query states their condition exactly.
+fn kind_literal(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Person => "kind = 'person'",
+        MemberKind::Agent => "kind = 'agent'",
+    }
 }
 
 /// A page of the members matching `query`, and how many match in all. Filter, sort and paging all
@@ -431,18 +449,20 @@ fn write_scim_scope(sql: &mut Sql, organization_id: OrganizationId) {
 pub fn search_members(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
+    kind: MemberKind,
     query: &ListQuery<MemberField>,
 ) -> StorageResult<(Vec<MemberRow>, i64)> {
-    if let Some(rows) = lookup_by_key(conn, organization_id, query)? {
+    if let Some(mut rows) = lookup_by_key(conn, organization_id, query)? {
+        rows.retain(|r| r.kind == kind.as_str());
         let total = rows.len() as i64;
         return Ok((rows, total));
     }
-    if let Some(page) = list_all(conn, organization_id, query)? {
+    if let Some(page) = list_all(conn, organization_id, kind, query)? {
         return Ok(page);
     }
     Ok(search(
         conn,
-        &|sql| write_scim_scope(sql, organization_id),
+        &|sql| write_scim_scope(sql, organization_id, kind),
         query,
         &member_column,
     )?)
@@ -457,7 +477,7 @@ pub fn find_members_matching(
 ) -> StorageResult<Vec<MemberRow>> {
     let mut page = Sql::new(conn);
     page.push("SELECT *");
-    write_scim_scope(&mut page, organization_id);
+    write_scim_scope(&mut page, organization_id, MemberKind::Person);
     write_condition(&mut page, condition, &member_column);
     write_order_and_page(&mut page, None, &PageStart::Offset(0), limit, &member_column);
     Ok(page.load::<MemberRow>(conn)?)
@@ -469,6 +489,7 @@ pub fn find_members_matching(
 fn list_all(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
+    kind: MemberKind,
     query: &ListQuery<MemberField>,
 ) -> StorageResult<Option<(Vec<MemberRow>, i64)>> {
     let (Condition::Always, None, PageStart::Offset(offset)) = (&query.condition, &query.sort, &query.start) else {
@@ -477,7 +498,8 @@ fn list_all(
     let visible = members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::scim_deleted_at.is_null())
-        .filter(members::removed_at.is_null());
+        .filter(members::removed_at.is_null())
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(kind_literal(kind)));
     let rows: Vec<MemberRow> = if query.limit > 0 {
         visible
             .clone()
@@ -634,4 +656,106 @@ pub fn find_member_by_user(
         .select(MemberRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Sets an agent's owners: the members among `owners` that are people of the organization (others
+/// are left out and returned). Replaces the previous owners.
+pub fn set_agent_owners(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    agent: MemberId,
+    owners: &[MemberId],
+) -> StorageResult<Vec<MemberId>> {
+    use super::schema::agent_owners;
+    diesel::delete(
+        agent_owners::table
+            .filter(agent_owners::organization_id.eq(organization_id.to_string()))
+            .filter(agent_owners::agent_id.eq(agent.to_string())),
+    )
+    .execute(conn)?;
+    let people: std::collections::HashSet<String> = members::table
+        .filter(members::organization_id.eq(organization_id.to_string()))
+        .filter(members::id.eq_any(owners.iter().map(|o| o.to_string())))
+        .filter(members::kind.eq("person"))
+        .select(members::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let mut unknown = Vec::new();
+    let mut added = std::collections::HashSet::new();
+    for owner in owners {
+        if !people.contains(&owner.to_string()) {
+            unknown.push(*owner);
+        } else if added.insert(*owner) {
+            diesel::insert_into(agent_owners::table)
+                .values((
+                    agent_owners::organization_id.eq(organization_id.to_string()),
+                    agent_owners::agent_id.eq(agent.to_string()),
+                    agent_owners::owner_id.eq(owner.to_string()),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(unknown)
+}
+
+/// An agent's owner: (member id, name, status).
+pub type AgentOwner = (String, String, String);
+/// Agent id → its owners.
+pub type OwnersByAgent = std::collections::HashMap<String, Vec<AgentOwner>>;
+/// (agent, owner, user name, first name, last name, status) as joined.
+type OwnerJoin = (String, String, String, Option<String>, Option<String>, String);
+
+/// The owners of these agents: agent id → [(owner id, owner's display name, owner's status)].
+pub fn owners_of_agents(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    agents: &[MemberId],
+) -> StorageResult<OwnersByAgent> {
+    use super::schema::agent_owners;
+    if agents.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<OwnerJoin> = agent_owners::table
+        .inner_join(members::table.on(members::id.eq(agent_owners::owner_id)))
+        .filter(agent_owners::organization_id.eq(organization_id.to_string()))
+        .filter(agent_owners::agent_id.eq_any(agents.iter().map(|a| a.to_string())))
+        .select((
+            agent_owners::agent_id,
+            agent_owners::owner_id,
+            members::user_name,
+            members::first_name,
+            members::last_name,
+            members::status,
+        ))
+        .load(conn)?;
+    let mut out: OwnersByAgent = Default::default();
+    for (agent, owner, user_name, first, last, status) in rows {
+        let display = match (first, last) {
+            (Some(f), Some(l)) => format!("{f} {l}"),
+            (Some(f), None) => f,
+            (None, Some(l)) => l,
+            (None, None) => user_name,
+        };
+        out.entry(agent).or_default().push((owner, display, status));
+    }
+    Ok(out)
+}
+
+/// Agents of the organization (not removed) none of whose owners is still an ACTIVE member.
+pub fn count_agents_without_owner(conn: &mut DbConnection, organization_id: OrganizationId) -> StorageResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut sql = Sql::new(conn);
+    sql.push("SELECT COUNT(*) AS n FROM members a WHERE a.organization_id = ");
+    sql.text(organization_id.to_string());
+    sql.push(
+        " AND a.kind = 'agent' AND a.removed_at IS NULL AND a.scim_deleted_at IS NULL AND NOT EXISTS \
+         (SELECT 1 FROM agent_owners o JOIN members p ON p.id = o.owner_id WHERE o.agent_id = a.id \
+         AND p.status = 'ACTIVE' AND p.removed_at IS NULL AND p.scim_deleted_at IS NULL)",
+    );
+    Ok(sql.load::<Count>(conn)?.first().map_or(0, |c| c.n))
 }

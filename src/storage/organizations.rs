@@ -133,6 +133,10 @@ pub struct OrganizationCounts {
     pub last_provisioning_at: Option<NaiveDateTime>,
     /// The `ignored_roles` of listed members that have some (JSON arrays).
     pub ignored_roles: Vec<String>,
+    /// (status, agents): AI agents count apart from people.
+    pub agents: Vec<(String, i64)>,
+    /// Agents none of whose owners is still an ACTIVE member.
+    pub agents_without_owner: i64,
 }
 
 pub fn count_organization(
@@ -145,6 +149,7 @@ pub fn count_organization(
     let members = members::table
         .filter(members::organization_id.eq(&org))
         .filter(members::removed_at.is_null())
+        .filter(members::kind.eq("person"))
         .group_by((members::status, members::role))
         .select((members::status, members::role, diesel::dsl::count_star()))
         .load::<(String, String, i64)>(conn)?;
@@ -189,7 +194,17 @@ pub fn count_organization(
         .filter(members::ignored_roles.is_not_null())
         .select(members::ignored_roles.assume_not_null())
         .load::<String>(conn)?;
+    let agents = members::table
+        .filter(members::organization_id.eq(&org))
+        .filter(members::removed_at.is_null())
+        .filter(members::kind.eq("agent"))
+        .group_by(members::status)
+        .select((members::status, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?;
+    let agents_without_owner = super::count_agents_without_owner(conn, id)?;
     Ok(OrganizationCounts {
+        agents,
+        agents_without_owner,
         ignored_roles,
         members,
         pending_invitations,

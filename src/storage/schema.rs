@@ -50,6 +50,7 @@ diesel::table! {
         verified_at -> Nullable<Timestamp>,
         role_from_groups -> Bool,
         ignored_roles -> Nullable<Text>,
+        kind -> Text,
     }
 }
 
@@ -144,6 +145,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    agent_owners (agent_id, owner_id) {
+        organization_id -> Text,
+        agent_id -> Text,
+        owner_id -> Text,
+    }
+}
+
+diesel::table! {
     events (id) {
         id -> BigInt,
         organization_id -> Text,
@@ -232,6 +241,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     api_tokens,
     events,
+    agent_owners,
     webhook_endpoints,
     webhook_deliveries,
 );

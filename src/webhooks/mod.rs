@@ -94,50 +94,71 @@ pub async fn check_destination(raw: &str, allow_private: bool) -> Result<(reqwes
     Ok((url, first))
 }
 
-/// Sends one event to one endpoint, once. Redirects are not followed; the whole attempt is
-/// bounded by `timeout`.
-pub async fn send(dispatch: &Dispatch, settings: &WebhookSettings) -> Attempt {
-    let started = Instant::now();
-    let finish = |status_code: Option<u16>, error: Option<String>| Attempt {
-        status_code,
-        error,
-        latency_ms: started.elapsed().as_millis() as i64,
-    };
-    let (url, address) = match check_destination(&dispatch.url, settings.allow_private_networks).await {
-        Ok(checked) => checked,
-        Err(why) => return finish(None, Some(why)),
-    };
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(settings.timeout)
-        .resolve(&host, address)
-        .user_agent(concat!("roster-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return finish(None, Some(format!("cannot build the client: {e}"))),
-    };
-    let body = dispatch.event.body().to_string();
-    let id = dispatch.event.public_id();
-    let timestamp = chrono::Utc::now().timestamp();
-    let signature = crate::domain::events::sign(&dispatch.secret, &id, timestamp, body.as_bytes());
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await;
-    match response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let error = (!r.status().is_success()).then(|| format!("the receiver answered {status}"));
-            finish(Some(status), error)
+/// A connection to one endpoint for a round of deliveries: its address checked once, one client
+/// (and its connections) reused for every event of the round.
+pub struct Sender {
+    client: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl Sender {
+    /// Checks the endpoint's address and prepares a client that connects to that very address.
+    /// Redirects are not followed; each delivery is bounded by the timeout.
+    pub async fn for_endpoint(url: &str, settings: &WebhookSettings) -> Result<Sender, String> {
+        let (url, address) = check_destination(url, settings.allow_private_networks).await?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .resolve(&host, address)
+            .user_agent(concat!("roster-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the client: {e}"))?;
+        Ok(Sender { client, url })
+    }
+
+    /// Sends one event, once.
+    pub async fn send(&self, dispatch: &Dispatch) -> Attempt {
+        let started = Instant::now();
+        let body = dispatch.event.body().to_string();
+        let id = dispatch.event.public_id();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = crate::domain::events::sign(&dispatch.secret, &id, timestamp, body.as_bytes());
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let (status_code, error) = match response {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let error = (!r.status().is_success()).then(|| format!("the receiver answered {status}"));
+                (Some(status), error)
+            }
+            Err(e) => (None, Some(describe(&e))),
+        };
+        Attempt {
+            status_code,
+            error,
+            latency_ms: started.elapsed().as_millis() as i64,
         }
-        Err(e) => finish(None, Some(describe(&e))),
+    }
+}
+
+/// Sends one event to one endpoint, once (a redelivery).
+pub async fn send(dispatch: &Dispatch, settings: &WebhookSettings) -> Attempt {
+    match Sender::for_endpoint(&dispatch.url, settings).await {
+        Ok(sender) => sender.send(dispatch).await,
+        Err(why) => Attempt {
+            status_code: None,
+            error: Some(why),
+            latency_ms: 0,
+        },
     }
 }
 
@@ -156,8 +177,14 @@ fn describe(e: &reqwest::Error) -> String {
 /// events in order, and stops an endpoint at its first failure until its retry is due.
 pub fn spawn_worker(db: Database, settings: WebhookSettings) {
     tokio::spawn(async move {
+        let mut busy = false;
         loop {
-            tokio::time::sleep(settings.poll).await;
+            // A round that delivered a full batch goes on at once: a backlog drains at the
+            // receivers' pace, not one batch per poll.
+            if !busy {
+                tokio::time::sleep(settings.poll).await;
+            }
+            busy = false;
             let (claim_db, policy) = (db.clone(), settings.policy);
             let work = match tokio::task::spawn_blocking(move || events::claim_work(&claim_db, &policy)).await {
                 Ok(Ok(work)) => work,
@@ -171,42 +198,9 @@ pub fn spawn_worker(db: Database, settings: WebhookSettings) {
                 }
             };
             for (endpoint, due) in work {
-                let mut ok = true;
-                for event in due {
-                    let Ok(organization_id) = endpoint.organization_id.parse() else {
-                        break;
-                    };
-                    let dispatch = Dispatch {
-                        organization_id,
-                        webhook_id: endpoint.id.clone(),
-                        url: endpoint.url.clone(),
-                        secret: endpoint.secret.clone(),
-                        event,
-                        attempt: endpoint.attempts + 1,
-                    };
-                    let attempt = send(&dispatch, &settings).await;
-                    let (record_db, endpoint_now, policy) = (db.clone(), endpoint.clone(), settings.policy);
-                    let recorded = tokio::task::spawn_blocking(move || {
-                        events::record_attempt(&record_db, &endpoint_now, &dispatch, &attempt, &policy)
-                    })
-                    .await;
-                    match recorded {
-                        Ok(Ok(true)) => {}
-                        Ok(Ok(false)) => {
-                            ok = false;
-                            break;
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "webhook deliveries: cannot record an attempt");
-                            ok = false;
-                            break;
-                        }
-                        Err(_) => {
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
+                let full = due.len() as i64 >= settings.policy.batch;
+                let ok = deliver_round(&db, &settings, &endpoint, due).await;
+                busy |= ok && full;
                 if ok {
                     let release_db = db.clone();
                     let _ = tokio::task::spawn_blocking(move || events::release(&release_db, &endpoint)).await;
@@ -214,6 +208,52 @@ pub fn spawn_worker(db: Database, settings: WebhookSettings) {
             }
         }
     });
+}
+
+/// Sends an endpoint its due events in order over one client; stops at the first failure (whose
+/// retry is then scheduled). Whether every event went out.
+async fn deliver_round(
+    db: &Database,
+    settings: &WebhookSettings,
+    endpoint: &crate::storage::events::WebhookRow,
+    due: Vec<events::Event>,
+) -> bool {
+    let Ok(organization_id) = endpoint.organization_id.parse() else {
+        return false;
+    };
+    let sender = Sender::for_endpoint(&endpoint.url, settings).await;
+    for event in due {
+        let dispatch = Dispatch {
+            organization_id,
+            webhook_id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            secret: endpoint.secret.clone(),
+            event,
+            attempt: endpoint.attempts + 1,
+        };
+        let attempt = match &sender {
+            Ok(sender) => sender.send(&dispatch).await,
+            Err(why) => Attempt {
+                status_code: None,
+                error: Some(why.clone()),
+                latency_ms: 0,
+            },
+        };
+        let (record_db, endpoint_now, policy) = (db.clone(), endpoint.clone(), settings.policy);
+        let recorded = tokio::task::spawn_blocking(move || {
+            events::record_attempt(&record_db, &endpoint_now, &dispatch, &attempt, &policy)
+        })
+        .await;
+        match recorded {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) | Err(_) => return false,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "webhook deliveries: cannot record an attempt");
+                return false;
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]

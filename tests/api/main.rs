@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod agents;
 mod auth;
 mod cli;
 mod events;

@@ -556,6 +556,7 @@ async fn a_ten_thousand_member_group_in_one_patch(backend: Backend) {
             added_date: now,
             updated_at: now,
             ignored_roles: None,
+            kind: "person".to_owned(),
         })
         .collect();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();

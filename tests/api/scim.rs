@@ -96,11 +96,11 @@ async fn discovery_describes_what_is_supported(backend: Backend) {
         assert_eq!(spc["pagination"]["cursor"], true);
     }
     let (_, types) = app.scim(Method::GET, "/ResourceTypes", None).await;
-    assert_eq!(types["totalResults"], 2);
+    assert_eq!(types["totalResults"], 3, "User, Group, Agent");
     let (_, user_type) = app.scim(Method::GET, "/ResourceTypes/User", None).await;
     assert_eq!(user_type["schemaExtensions"].as_array().unwrap().len(), 2);
     let (_, schemas) = app.scim(Method::GET, "/Schemas", None).await;
-    assert_eq!(schemas["totalResults"], 5);
+    assert_eq!(schemas["totalResults"], 6);
     let (status, enterprise) = app
         .scim(
             Method::GET,

@@ -57,6 +57,7 @@ fn new_member(org: OrganizationId, user_name: &str) -> NewMember {
         added_date: now,
         updated_at: now,
         ignored_roles: None,
+        kind: "person".to_owned(),
     }
 }
 

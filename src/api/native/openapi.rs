@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::team::suspend_member,
         super::team::block_member,
         super::team::activate_member,
+        super::team::create_agent_token,
         super::token::current_token,
         super::groups::bind,
         super::groups::unbind,

@@ -183,6 +183,16 @@ pub struct SummaryResponse {
     /// ACTIVE members with the ADMINISTRATOR role. 0: nobody can administer the organization
     /// natively until the identity provider (or an operator's token) makes someone ADMINISTRATOR.
     pub active_administrators: i64,
+    /// AI agents, counted apart from people.
+    pub agents: AgentCounts,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentCounts {
+    pub total: i64,
+    pub by_status: BTreeMap<&'static str, i64>,
+    /// Agents none of whose owners is still an ACTIVE member: nobody answers for them.
+    pub without_active_owner: i64,
 }
 
 impl From<Summary> for SummaryResponse {
@@ -207,6 +217,11 @@ impl From<Summary> for SummaryResponse {
             last_provisioning_activity: s.last_provisioning_at.map(timestamp),
             ignored_role_values: s.ignored_role_values,
             active_administrators: s.active_administrators,
+            agents: AgentCounts {
+                total: s.agents_by_status.values().sum(),
+                by_status: s.agents_by_status,
+                without_active_owner: s.agents_without_owner,
+            },
         }
     }
 }

@@ -4,8 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wire::{
-    AuditEventResponse, AuditLogParams, BatchUpdateRequest, InviteRequest, LifecycleRequest, ListMembersParams,
-    MemberResponse, UpdateMemberRequest, parse_list, parse_sort, parse_time,
+    AgentOwner, AgentToken, AuditEventResponse, AuditLogParams, BatchUpdateRequest, InviteRequest, LifecycleRequest,
+    ListMembersParams, MemberResponse, UpdateMemberRequest, parse_list, parse_sort, parse_time,
 };
 use crate::api::auth::RequestMeta;
 use crate::api::error::ApiError;
@@ -13,7 +13,7 @@ use crate::api::{AppState, blocking};
 use crate::auth::Principal;
 use crate::domain::audit::Channel;
 use crate::domain::team::Lifecycle;
-use crate::domain::{Actor, Email, MemberId, Permission, PhoneNumber};
+use crate::domain::{Actor, Email, InvalidValue, MemberId, MemberKind, Permission, PhoneNumber};
 use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUpdate, Page, PageRequest, TimeRange};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource(["/team/{member_id}/suspend/", "/team/{member_id}/suspend"]).post(suspend_member))
         .service(web::resource(["/team/{member_id}/block/", "/team/{member_id}/block"]).post(block_member))
         .service(web::resource(["/team/{member_id}/activate/", "/team/{member_id}/activate"]).post(activate_member))
+        .service(web::resource(["/team/{member_id}/tokens/", "/team/{member_id}/tokens"]).post(create_agent_token))
         .service(
             web::resource(["/team/{member_id}/", "/team/{member_id}"])
                 .get(get_member)
@@ -131,18 +132,66 @@ pub(super) async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&principal, Permission::ReadTeam)?;
     let params = params.into_inner();
+    let kind = params
+        .kind
+        .as_deref()
+        .map(str::parse::<MemberKind>)
+        .transpose()
+        .map_err(invalid)?;
     let query = MemberQuery {
         statuses: parse_list(params.status.as_deref()).map_err(invalid)?,
         roles: parse_list(params.role.as_deref()).map_err(invalid)?,
         sort: parse_sort(params.sort.as_deref(), params.order.as_deref()).map_err(invalid)?,
         search: params.search,
+        kind,
     };
     let page = PageRequest::new(params.page, params.page_size).map_err(invalid)?;
     let context = meta.audit_context(&principal, Channel::Api);
     let organization_id = principal.organization_id;
     let db = state.db.clone();
-    let page = blocking(move || team::list_members(&db, organization_id, &query, page, &context)).await?;
-    Ok(paginated(&req, page, MemberResponse::from))
+    let (page, details) = blocking(move || {
+        let page = team::list_members(&db, organization_id, &query, page, &context)?;
+        let details = if kind == Some(MemberKind::Agent) {
+            let ids: Vec<MemberId> = page.items.iter().map(|m| m.id).collect();
+            Some(team::agent_details(&db, organization_id, &ids)?)
+        } else {
+            None
+        };
+        Ok::<_, ApiError>((page, details))
+    })
+    .await?;
+    let details = std::cell::RefCell::new(details);
+    Ok(paginated(&req, page, move |member| {
+        let mut response = MemberResponse::from(member);
+        let found = details
+            .borrow_mut()
+            .as_mut()
+            .and_then(|d| d.remove(&response.member_id.to_string()));
+        if let Some((owners, tokens)) = found {
+            response.owners = Some(
+                owners
+                    .into_iter()
+                    .map(|(member_id, name, status)| AgentOwner {
+                        member_id,
+                        name,
+                        status,
+                    })
+                    .collect(),
+            );
+            response.tokens = Some(
+                tokens
+                    .into_iter()
+                    .map(|t| AgentToken {
+                        token_id: t.id.to_string(),
+                        name: t.name,
+                        expires_at: t.expires_at,
+                        revoked: t.revoked_at.is_some(),
+                    })
+                    .collect(),
+            );
+        }
+        response
+    }))
 }
 
 /// One member.
@@ -474,4 +523,58 @@ pub(super) fn batch_error(failure: team::BatchFailure, list: &str) -> ApiError {
 /// A bad or reversed time range is a 400.
 fn bad_range(e: crate::domain::InvalidValue) -> ApiError {
     ApiError::bad_request(e.to_string()).field(e.field, e.message)
+}
+
+/// `POST /team/{member_id}/tokens/`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTokenRequest {
+    /// A label for the token.
+    name: Option<String>,
+    /// Lifetime in days (default 90, at most 365).
+    expires_in_days: Option<i64>,
+}
+
+/// Mint a token for an AI agent: it acts with the agent's role, and stops working as soon as the
+/// agent is suspended or removed. The token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/team/{member_id}/tokens/", tag = "team",
+    params(("member_id" = uuid::Uuid, Path)), request_body = AgentTokenRequest,
+    responses((status = 201, description = "`{token_id, token, expires_at}`"), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, description = "Not an ACTIVE agent", body = ApiError)),
+    security(("bearer" = [])))]
+pub(super) async fn create_agent_token(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    body: web::Json<AgentTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Permission::ManageOrganization)?;
+    let id = member_id(&path)?;
+    let body = body.into_inner();
+    let days = body.expires_in_days.unwrap_or(90);
+    if !(1..=365).contains(&days) {
+        return Err(invalid(InvalidValue::new("expires_in_days", "from 1 to 365")));
+    }
+    let name = body.name.unwrap_or_else(|| "agent".to_owned());
+    let context = meta.audit_context(&principal, Channel::Api);
+    let (db, signer, organization_id) = (state.db.clone(), state.signer.clone(), principal.organization_id);
+    let issued = blocking(move || {
+        crate::service::tokens::create_agent_token(
+            &db,
+            &signer,
+            organization_id,
+            id,
+            &name,
+            chrono::Duration::days(days),
+            &context,
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "token_id": issued.id.to_string(),
+        "token": issued.token,
+        "expires_at": issued.expires_at.format(super::wire::TIMESTAMP_FORMAT).to_string(),
+    })))
 }

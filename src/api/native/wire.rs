@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::invitation::InvitationState;
-use crate::domain::{Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
+use crate::domain::{Member, MemberId, MemberKind, MemberStatus, OrganizationId, Role, UserId};
 use crate::service::team::AuditEvent;
 
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
@@ -66,6 +66,35 @@ pub struct MemberResponse {
     #[serde(serialize_with = "optional_timestamp")]
     #[schema(value_type = Option<String>)]
     pub invitation_expires_at: Option<NaiveDateTime>,
+    /// `person`, or `agent` for an AI agent.
+    pub kind: MemberKind,
+    /// An agent's name (its SCIM `agentUserName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An agent's owners: the members who answer for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<AgentOwner>>,
+    /// An agent's tokens (never their secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<AgentToken>>,
+}
+
+/// A member who answers for an agent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentOwner {
+    pub member_id: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// A token acting as an agent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentToken {
+    pub token_id: String,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub expires_at: NaiveDateTime,
+    pub revoked: bool,
 }
 
 impl From<Member> for MemberResponse {
@@ -88,6 +117,10 @@ impl From<Member> for MemberResponse {
             status_reason: m.status_reason,
             invitation_status: m.invitation.map(|i| i.state),
             invitation_expires_at: m.invitation.map(|i| i.expires_at),
+            name: (m.kind == MemberKind::Agent).then(|| m.user_name.to_string()),
+            kind: m.kind,
+            owners: None,
+            tokens: None,
         }
     }
 }
@@ -142,6 +175,8 @@ pub struct ListMembersParams {
     pub sort: Option<String>,
     /// `asc` (default) or `desc`.
     pub order: Option<String>,
+    /// `person` (default) or `agent`: AI agents are listed apart, with their owners and tokens.
+    pub kind: Option<String>,
 }
 
 /// Reads `sort` and `order`.

@@ -21,7 +21,7 @@ use crate::scim::list::{
 use crate::scim::patch::parse_request;
 use crate::scim::projection::{self, Projection};
 use crate::scim::resource::canonicalise;
-use crate::scim::schema::{GROUP, ResourceSchema, USER, all_schemas};
+use crate::scim::schema::{AGENT, GROUP, ResourceSchema, USER, all_schemas};
 use crate::scim::{ScimError, ScimType, filter};
 use crate::service::ChangeContext;
 use crate::service::groups::GroupRecord;
@@ -69,6 +69,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .put(replace_user)
             .patch(patch_user)
             .delete(delete_user)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Agents/.search")
+            .post(search_agents)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Agents")
+            .get(list_agents)
+            .post(create_agent)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Agents/{id}")
+            .get(get_agent)
+            .put(replace_agent)
+            .patch(patch_agent)
+            .delete(delete_agent)
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -302,8 +321,13 @@ fn cursor_page<T>(params: &ListParams, mut items: Vec<T>, id_of: impl Fn(&T) -> 
 }
 
 fn member_query(params: &ListParams) -> Result<ListQuery<MemberField>, ScimError> {
+    member_query_for(params, &USER)
+}
+
+/// A Users or Agents query: the schema names the attributes a filter or sort may use.
+fn member_query_for(params: &ListParams, schema: &ResourceSchema) -> Result<ListQuery<MemberField>, ScimError> {
     let condition = match &params.filter {
-        Some(f) => member_condition(&filter::parse(f, &USER)?)?,
+        Some(f) => member_condition(&filter::parse(f, schema)?)?,
         None => Condition::Always,
     };
     let sort = params
@@ -311,7 +335,7 @@ fn member_query(params: &ListParams) -> Result<ListQuery<MemberField>, ScimError
         .as_deref()
         // An attribute that cannot be sorted by is served in the stable default order rather than
         // refused (sorting is optional in RFC 7644 §3.4.2.3).
-        .and_then(|s| member_sort_field(s, &USER).ok())
+        .and_then(|s| member_sort_field(s, schema).ok())
         .map(|f| (f, direction(params.sort_order)));
     let (start, limit) = page_start(params)?;
     Ok(ListQuery {
@@ -518,6 +542,171 @@ async fn delete_user(
     let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
     auth.audited(&state, meta, move |p, audit| {
         provision::delete_user(&db, &call(&st, p, audit), &id, if_match.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- Agents ---------------------------------------------------------------------------------
+
+fn render_agents(records: &[ProvisionedRecord], projection: &Projection, base: &str) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| projection.apply(provision::render_agent_record(r, base), &AGENT))
+        .collect()
+}
+
+async fn agent_list(
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    params: ListParams,
+    projection: Projection,
+) -> Result<HttpResponse, ScimError> {
+    let query = member_query_for(&params, &AGENT)?;
+    let db = state.db.clone();
+    let (records, total) = auth
+        .run(&state, move |p| provision::list_agents(&db, p.organization_id, &query))
+        .await?;
+    let (records, mut info, _) = cursor_page(&params, records, |r| r.member.id.to_string());
+    info.total = total;
+    let resources = render_agents(&records, &projection, &base_url(&state));
+    Ok(scim_json(StatusCode::OK, &list_response(resources, info)))
+}
+
+async fn list_agents(req: HttpRequest, state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
+    let (params, pairs) = query_params(&req, &state)?;
+    let projection = projection_of(&pairs, &AGENT);
+    agent_list(state, auth, params, projection).await
+}
+
+async fn search_agents(
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let body = read_json(body, state.settings.max_body_bytes).await?;
+    let params = body_params(&body, &state)?;
+    let projection = projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+        &AGENT,
+    );
+    agent_list(state, auth, params, projection).await
+}
+
+fn agent_body(body: &Value) -> Result<(crate::mapping::user::UserInput, Option<Vec<String>>), ScimError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| ScimError::bad_request(ScimType::InvalidSyntax, "an Agent is a JSON object"))?;
+    crate::mapping::agent::agent_input(&canonicalise(object, &AGENT, true))
+}
+
+fn agent_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    record: &ProvisionedRecord,
+    status: StatusCode,
+) -> Result<HttpResponse, ScimError> {
+    let (_, pairs) = query_params(req, state)?;
+    let rendered = provision::render_agent_record(record, &base_url(state));
+    let location = rendered["meta"]["location"].as_str().unwrap_or_default().to_owned();
+    let mut response = with_etag(
+        scim_json(status, &projection_of(&pairs, &AGENT).apply(rendered, &AGENT)),
+        record.member.version,
+    );
+    if status == StatusCode::CREATED
+        && let Ok(value) = header::HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn get_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let (db, id) = (state.db.clone(), id.into_inner());
+    let record = auth
+        .run(&state, move |p| provision::get_agent(&db, p.organization_id, &id))
+        .await?;
+    if not_modified(&req, record.member.version) {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), record.member.version));
+    }
+    agent_answer(&req, &state, &record, StatusCode::OK)
+}
+
+async fn create_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    meta: RequestMeta,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let input = agent_body(&read_json(body, state.settings.max_body_bytes).await?)?;
+    let (db, st) = (state.db.clone(), state.clone());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            provision::create_agent(&db, &call(&st, p, audit), input)
+        })
+        .await?;
+    agent_answer(&req, &state, &record, StatusCode::CREATED)
+}
+
+async fn replace_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    meta: RequestMeta,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let input = agent_body(&read_json(body, state.settings.max_body_bytes).await?)?;
+    let if_match = header_value(&req, header::IF_MATCH);
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            provision::replace_agent(&db, &call(&st, p, audit), &id, input, if_match.as_deref())
+        })
+        .await?;
+    agent_answer(&req, &state, &record, StatusCode::OK)
+}
+
+async fn patch_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    meta: RequestMeta,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let operations = parse_request(&read_json(body, state.settings.max_body_bytes).await?)?;
+    let if_match = header_value(&req, header::IF_MATCH);
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    let record = auth
+        .audited(&state, meta, move |p, audit| {
+            provision::patch_agent(&db, &call(&st, p, audit), &id, &operations, if_match.as_deref())
+        })
+        .await?;
+    if wants_no_content(&req) {
+        return Ok(with_etag(HttpResponse::NoContent().finish(), record.member.version));
+    }
+    agent_answer(&req, &state, &record, StatusCode::OK)
+}
+
+async fn delete_agent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ScimAuth,
+    meta: RequestMeta,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let if_match = header_value(&req, header::IF_MATCH);
+    let (db, st, id) = (state.db.clone(), state.clone(), id.into_inner());
+    auth.audited(&state, meta, move |p, audit| {
+        provision::delete_agent(&db, &call(&st, p, audit), &id, if_match.as_deref())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -206,7 +206,8 @@ pub async fn normalize_path(
     next.call(req).await
 }
 
-const ENDPOINTS: [&str; 9] = [
+const ENDPOINTS: [&str; 10] = [
+    "Agents",
     "Users",
     "Groups",
     "Schemas",

@@ -5,15 +5,16 @@
 
 use serde_json::Value;
 
-use crate::domain::provisioning::{GroupChange, NewProvisioned, ProvisionedChange};
-use crate::domain::{GroupId, MemberId, OrganizationId};
+use crate::domain::provisioning::{Arrival, Departure, GroupChange, NewProvisioned, ProvisionedChange};
+use crate::domain::{GroupId, MemberId, MemberKind, OrganizationId};
+use crate::mapping::agent;
 use crate::mapping::group::{GroupInput, GroupView, patch_change, render_group, replacement};
 use crate::mapping::if_match_allows;
-use crate::mapping::lifecycle::{plan_active, plan_create, plan_delete};
+use crate::mapping::lifecycle::{plan_active, plan_agent_active, plan_create, plan_delete};
 use crate::mapping::user::{UserInput, UserView, patchable, render_user, user_input};
 use crate::scim::ScimError;
 use crate::scim::patch::{PatchOperation, apply};
-use crate::scim::schema::{ROSTER_GROUP_SCHEMA, USER};
+use crate::scim::schema::{AGENT, ROSTER_GROUP_SCHEMA, USER};
 use crate::service::groups::{self, GroupRecord};
 use crate::service::members::{self, ProvisionedRecord};
 use crate::service::{ChangeContext, ServiceError};
@@ -48,7 +49,12 @@ fn check_version(if_match: Option<&str>, version: i64) -> ScimResult<()> {
 // ---- Users ----------------------------------------------------------------------------------
 
 pub fn get_user(db: &Database, organization_id: OrganizationId, id: &str) -> ScimResult<ProvisionedRecord> {
-    Ok(members::get_provisioned(db, organization_id, user_id(id)?)?)
+    Ok(members::get_provisioned(
+        db,
+        organization_id,
+        user_id(id)?,
+        MemberKind::Person,
+    )?)
 }
 
 pub fn list_users(
@@ -56,15 +62,22 @@ pub fn list_users(
     organization_id: OrganizationId,
     query: &crate::domain::query::ListQuery<crate::domain::query::MemberField>,
 ) -> ScimResult<(Vec<ProvisionedRecord>, i64)> {
-    Ok(members::list_provisioned(db, organization_id, query)?)
+    Ok(members::list_provisioned(
+        db,
+        organization_id,
+        MemberKind::Person,
+        query,
+    )?)
 }
 
 /// `POST /Users`.
 pub fn create_user(db: &Database, call: &Call<'_>, input: UserInput) -> ScimResult<ProvisionedRecord> {
     let new = NewProvisioned {
+        kind: MemberKind::Person,
         roles: input.decide_role(call.role_aliases),
         arrival: plan_create(input.active),
         profile: input.profile,
+        owners: None,
     };
     Ok(members::provision(db, &call.change, new)?)
 }
@@ -80,6 +93,7 @@ fn change_for(input: UserInput, state: &members::ProvisionedState, call: &Call<'
             .active
             .and_then(|active| plan_active(member.status, registered, active)),
         profile: input.profile,
+        owners: None,
     }
 }
 
@@ -91,7 +105,7 @@ pub fn replace_user(
     input: UserInput,
     if_match: Option<&str>,
 ) -> ScimResult<ProvisionedRecord> {
-    members::change_provisioned(db, &call.change, user_id(id)?, |state| {
+    members::change_provisioned(db, &call.change, user_id(id)?, MemberKind::Person, |state| {
         check_version(if_match, state.member.version)?;
         Ok(change_for(input, state, call))
     })
@@ -106,7 +120,7 @@ pub fn patch_user(
     operations: &[PatchOperation],
     if_match: Option<&str>,
 ) -> ScimResult<ProvisionedRecord> {
-    members::change_provisioned(db, &call.change, user_id(id)?, |state| {
+    members::change_provisioned(db, &call.change, user_id(id)?, MemberKind::Person, |state| {
         check_version(if_match, state.member.version)?;
         let current = patchable(&state.member, &state.attributes);
         let patched = apply(&current, operations, &USER)?;
@@ -117,7 +131,7 @@ pub fn patch_user(
 /// `DELETE /Users/{id}`: cancels a pending invitation or deactivates; SCIM answers 404 from then
 /// on, while the native API keeps the member and its history.
 pub fn delete_user(db: &Database, call: &Call<'_>, id: &str, if_match: Option<&str>) -> ScimResult<()> {
-    members::deprovision(db, &call.change, user_id(id)?, |member| {
+    members::deprovision(db, &call.change, user_id(id)?, MemberKind::Person, |member| {
         check_version(if_match, member.version)?;
         Ok::<_, ScimError>(plan_delete(member.status))
     })
@@ -131,6 +145,123 @@ pub fn render_provisioned(record: &ProvisionedRecord, base_url: &str) -> Value {
         groups: &record.groups,
         base_url,
     })
+}
+
+// ---- Agents ---------------------------------------------------------------------------------
+
+fn agent_id(id: &str) -> ScimResult<MemberId> {
+    id.parse()
+        .map_err(|_| ScimError::not_found(format!("Agent {id} not found")))
+}
+
+pub fn get_agent(db: &Database, organization_id: OrganizationId, id: &str) -> ScimResult<ProvisionedRecord> {
+    Ok(members::get_provisioned(
+        db,
+        organization_id,
+        agent_id(id)?,
+        MemberKind::Agent,
+    )?)
+}
+
+pub fn list_agents(
+    db: &Database,
+    organization_id: OrganizationId,
+    query: &crate::domain::query::ListQuery<crate::domain::query::MemberField>,
+) -> ScimResult<(Vec<ProvisionedRecord>, i64)> {
+    Ok(members::list_provisioned(
+        db,
+        organization_id,
+        MemberKind::Agent,
+        query,
+    )?)
+}
+
+/// `POST /Agents`: an ACTIVE agent member (nobody to invite), or SUSPENDED when `active: false`.
+pub fn create_agent(
+    db: &Database,
+    call: &Call<'_>,
+    (input, owners): (UserInput, Option<Vec<String>>),
+) -> ScimResult<ProvisionedRecord> {
+    let new = NewProvisioned {
+        kind: MemberKind::Agent,
+        roles: input.decide_role(call.role_aliases),
+        arrival: if input.active == Some(false) {
+            Arrival::Inactive
+        } else {
+            Arrival::Active
+        },
+        profile: input.profile,
+        owners,
+    };
+    Ok(members::provision(db, &call.change, new)?)
+}
+
+fn agent_change(
+    input: UserInput,
+    owners: Option<Vec<String>>,
+    state: &members::ProvisionedState,
+    call: &Call<'_>,
+) -> ProvisionedChange {
+    ProvisionedChange {
+        roles: input.decide_role(call.role_aliases),
+        command: input
+            .active
+            .and_then(|active| plan_agent_active(state.member.status, active)),
+        profile: input.profile,
+        owners,
+    }
+}
+
+/// `PUT /Agents/{id}`.
+pub fn replace_agent(
+    db: &Database,
+    call: &Call<'_>,
+    id: &str,
+    (input, owners): (UserInput, Option<Vec<String>>),
+    if_match: Option<&str>,
+) -> ScimResult<ProvisionedRecord> {
+    members::change_provisioned(db, &call.change, agent_id(id)?, MemberKind::Agent, |state| {
+        check_version(if_match, state.member.version)?;
+        // A full body without owners has none.
+        Ok(agent_change(input, Some(owners.unwrap_or_default()), state, call))
+    })
+}
+
+/// `PATCH /Agents/{id}`.
+pub fn patch_agent(
+    db: &Database,
+    call: &Call<'_>,
+    id: &str,
+    operations: &[PatchOperation],
+    if_match: Option<&str>,
+) -> ScimResult<ProvisionedRecord> {
+    members::change_provisioned(db, &call.change, agent_id(id)?, MemberKind::Agent, |state| {
+        check_version(if_match, state.member.version)?;
+        let current = agent::patchable(&state.member, &state.attributes, &state.owners);
+        let patched = apply(&current, operations, &AGENT)?;
+        let (input, owners) = agent::agent_input(&patched)?;
+        Ok(agent_change(input, Some(owners.unwrap_or_default()), state, call))
+    })
+}
+
+/// `DELETE /Agents/{id}`: the agent leaves the organization and its tokens stop working.
+pub fn delete_agent(db: &Database, call: &Call<'_>, id: &str, if_match: Option<&str>) -> ScimResult<()> {
+    members::deprovision(db, &call.change, agent_id(id)?, MemberKind::Agent, |member| {
+        check_version(if_match, member.version)?;
+        Ok::<_, ScimError>(Departure::Remove)
+    })
+}
+
+pub fn render_agent_record(record: &ProvisionedRecord, base_url: &str) -> Value {
+    agent::render_agent(
+        &UserView {
+            member: &record.member,
+            attributes: &record.attributes,
+            groups: &record.groups,
+            base_url,
+        },
+        &record.owners,
+    )
 }
 
 // ---- Groups ---------------------------------------------------------------------------------
