@@ -63,6 +63,7 @@ impl Application {
         };
         spawn_delivery_worker(&state, mailer);
         crate::webhooks::spawn_worker(state.db.clone(), webhook_settings(&state.settings));
+        spawn_statistics_worker(&state.db);
         let server = {
             let state = state.clone();
             let workers = state.settings.workers;
@@ -178,6 +179,41 @@ pub fn webhook_settings(settings: &Settings) -> crate::webhooks::WebhookSettings
         },
     }
 }
+
+/// On a PostgreSQL server whose autovacuum is off, keeps the planner's statistics of roster's
+/// tables fresh itself (see storage::maintenance for why a growing table needs them).
+fn spawn_statistics_worker(db: &Database) {
+    let keeps = db
+        .get()
+        .and_then(|mut conn| storage::autovacuum_keeps_statistics(&mut conn));
+    match keeps {
+        Ok(true) => return,
+        Ok(false) => {
+            tracing::warn!("PostgreSQL autovacuum is off: roster analyzes its own tables when they have changed enough")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the autovacuum setting; analyzing roster's tables itself"),
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(STATISTICS_INTERVAL).await;
+            let db = db.clone();
+            let analyzed = tokio::task::spawn_blocking(move || {
+                db.get().and_then(|mut conn| storage::analyze_changed_tables(&mut conn))
+            })
+            .await;
+            match analyzed {
+                Ok(Ok(tables)) if !tables.is_empty() => tracing::debug!(?tables, "planner statistics refreshed"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "refreshing planner statistics failed; will retry"),
+                Err(e) => tracing::error!(error = %e, "statistics worker task failed"),
+            }
+        }
+    });
+}
+
+/// How often the statistics worker looks at the tables' change counters (a catalog read).
+const STATISTICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn spawn_delivery_worker(state: &AppState, mailer: Arc<dyn Mailer>) {
     let settings = &state.settings;

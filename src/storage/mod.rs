@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 mod groups;
 mod invitations;
+mod maintenance;
 mod members;
 mod migrations;
 mod organizations;
@@ -37,6 +38,7 @@ pub use invitations::{
     latest_invitations, list_outbox_for_invitation, mark_invitation_accepted, record_delivery, set_invitation_delivery,
     set_invitation_token,
 };
+pub use maintenance::{analyze_changed_tables, autovacuum_keeps_statistics};
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, MemberSort, NewMember, add_member_emails, count_active_administrators,
     count_agents_without_owner, find_member, find_member_by_email, find_member_by_phone, find_member_by_user,

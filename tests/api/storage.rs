@@ -297,10 +297,59 @@ async fn a_failed_write_leaves_nothing_behind(backend: Backend) {
     );
 }
 
+/// With autovacuum off nothing else refreshes statistics: a table that grew past autovacuum's
+/// threshold is analyzed (PostgreSQL), and nothing is done on SQLite.
+async fn changed_tables_are_analyzed(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = test_db.migrated();
+    let org = create_org(&db, "Stats");
+    let mut conn = db.get().unwrap();
+    let members: Vec<NewMember> = (0..120).map(|i| new_member(org, &format!("user{i}@x.com"))).collect();
+    storage::insert_members(&mut conn, org, &members).unwrap();
+    let analyzed = storage::analyze_changed_tables(&mut conn).unwrap();
+    match backend {
+        Backend::Sqlite => {
+            assert!(analyzed.is_empty());
+            assert!(storage::autovacuum_keeps_statistics(&mut conn).unwrap());
+        }
+        Backend::Postgres => {
+            // The counters are sent to the statistics collector when a transaction ends; wait for them.
+            let mut analyzed = analyzed;
+            for _ in 0..50 {
+                if analyzed.iter().any(|t| t == "members") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                analyzed = storage::analyze_changed_tables(&mut conn).unwrap();
+            }
+            assert!(analyzed.iter().any(|t| t == "members"), "{analyzed:?}");
+            #[derive(QueryableByName)]
+            struct Analyzed {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                done: bool,
+            }
+            let done = diesel::sql_query(
+                "SELECT last_analyze IS NOT NULL AS done FROM pg_stat_user_tables \
+                 WHERE schemaname = current_schema() AND relname = 'members'",
+            )
+            .get_result::<Analyzed>(&mut *conn)
+            .unwrap();
+            assert!(done.done, "members was analyzed");
+            assert!(
+                !storage::analyze_changed_tables(&mut conn)
+                    .unwrap()
+                    .contains(&"members".to_owned()),
+                "and is not analyzed again until it changes"
+            );
+        }
+    }
+}
+
 both_backends!(
     migrations_apply_from_empty,
     concurrent_migrations_wait_and_then_find_nothing_to_do,
     user_names_are_unique_per_organization_ignoring_case,
     no_storage_function_reads_across_organizations,
     a_failed_write_leaves_nothing_behind,
+    changed_tables_are_analyzed,
 );
