@@ -305,6 +305,36 @@ fn write(resource: &mut Map<String, Value>, at: &Resolved, value: Value, op: OpK
             return Ok(());
         }
     }
+    if let (Some(sub), true) = (at.sub, at.attr.multi_valued) {
+        // `emails.value` without a filter: a path without a filter targets all the values
+        // (RFC 7644 §3.5.2), so every element gets the sub-attribute; an attribute with no element
+        // yet gets one holding it. The array never becomes an object.
+        let container = container_mut(resource, at);
+        match container.get_mut(at.attr.name) {
+            Some(Value::Array(items)) if !items.is_empty() => {
+                for item in items.iter_mut() {
+                    if !item.is_object() {
+                        *item = Value::Object(Map::new());
+                    }
+                    if let Some(fields) = item.as_object_mut() {
+                        fields.insert(sub.name.to_owned(), value.clone());
+                    }
+                }
+                if sub.name == "value" {
+                    // Elements now equal by `value` are one element: the first (the primary, if
+                    // one is marked) stays.
+                    items.sort_by_key(|e| e.get("primary").and_then(as_bool) != Some(true));
+                    items.truncate(1);
+                }
+            }
+            _ => {
+                let mut element = Map::new();
+                element.insert(sub.name.to_owned(), value);
+                container.insert(at.attr.name.to_owned(), Value::Array(vec![Value::Object(element)]));
+            }
+        }
+        return Ok(());
+    }
     set_at(resource, at, value);
     Ok(())
 }
@@ -665,6 +695,46 @@ mod tests {
         // remove all
         let r = ok(&user(), json!([{"op": "remove", "path": "emails"}]));
         assert!(r.get("emails").is_none());
+    }
+
+    #[test]
+    fn a_sub_attribute_of_a_multi_valued_attribute_without_filter_stays_an_array() {
+        // One element: its value changes, its other sub-attributes stay.
+        let mut one = user();
+        one.insert("emails".into(), json!([{"value": "a@x.com", "type": "work"}]));
+        for op in ["replace", "add"] {
+            let r = ok(&one, json!([{"op": op, "path": "emails.value", "value": "b@x.com"}]));
+            assert_eq!(r["emails"], json!([{"value": "b@x.com", "type": "work"}]), "{op}");
+        }
+        // Several: they would all be the same address, so one element is left, the primary.
+        let r = ok(
+            &user(),
+            json!([{"op": "replace", "path": "emails.value", "value": "c@x.com"}]),
+        );
+        assert_eq!(
+            r["emails"],
+            json!([{"value": "c@x.com", "type": "work", "primary": true}])
+        );
+        // Another sub-attribute goes on every element.
+        let r = ok(
+            &user(),
+            json!([{"op": "replace", "path": "emails.type", "value": "other"}]),
+        );
+        assert_eq!(r["emails"].as_array().unwrap().len(), 2);
+        assert!(r["emails"].as_array().unwrap().iter().all(|e| e["type"] == "other"));
+        // None yet: one element holding it.
+        let mut none = user();
+        none.remove("emails");
+        let r = ok(
+            &none,
+            json!([{"op": "add", "path": "emails.value", "value": "d@x.com"}]),
+        );
+        assert_eq!(r["emails"], json!([{"value": "d@x.com"}]));
+        let r = ok(
+            &none,
+            json!([{"op": "replace", "path": "phoneNumbers.value", "value": "+15555550100"}]),
+        );
+        assert_eq!(r["phoneNumbers"], json!([{"value": "+15555550100"}]));
     }
 
     #[test]

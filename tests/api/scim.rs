@@ -491,6 +491,25 @@ async fn entra_patch_dialect(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(member["phone_number"], "+15555550100");
+    // `emails.value` without a filter changes the address; emails stays an array.
+    let (status, patched) = app
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "emails.value", "value": "renamed@x.example"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["emails"].as_array().map(Vec::len), Some(1), "{patched}");
+    assert_eq!(patched["emails"][0]["value"], "renamed@x.example");
+    let member: Value = app
+        .get(&format!("/api/v1/team/{}/", user["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(member["email"], "renamed@x.example");
     // Accept: */* gets 204 (the Microsoft reference collection's expectation).
     let (status, _) = app
         .scim_with(
