@@ -117,6 +117,8 @@ pub fn member_condition(filter: &ScimFilter) -> Result<Condition<MemberField>, S
         ScimFilter::And(items) => Condition::And(items.iter().map(member_condition).collect::<Result<_, _>>()?),
         ScimFilter::Or(items) => Condition::Or(items.iter().map(member_condition).collect::<Result<_, _>>()?),
         ScimFilter::Not(inner) => Condition::Not(Box::new(member_condition(inner)?)),
+        ScimFilter::Constant(true) => Condition::Always,
+        ScimFilter::Constant(false) => Condition::Never,
         ScimFilter::Present(attr) if attr.canonical == "active" => Condition::Always,
         ScimFilter::Present(attr) if attr.canonical == "meta.resourceType" => Condition::Always,
         ScimFilter::Present(attr) => Condition::Present(
@@ -178,6 +180,8 @@ pub fn group_condition(filter: &ScimFilter) -> Result<Condition<GroupField>, Sci
         ScimFilter::And(items) => Condition::And(items.iter().map(group_condition).collect::<Result<_, _>>()?),
         ScimFilter::Or(items) => Condition::Or(items.iter().map(group_condition).collect::<Result<_, _>>()?),
         ScimFilter::Not(inner) => Condition::Not(Box::new(group_condition(inner)?)),
+        ScimFilter::Constant(true) => Condition::Always,
+        ScimFilter::Constant(false) => Condition::Never,
         ScimFilter::Present(attr) if attr.canonical == "meta.resourceType" => Condition::Always,
         ScimFilter::Present(attr) => {
             Condition::Present(group_field(&attr.canonical).ok_or_else(|| not_filterable(&attr.canonical))?)

@@ -39,11 +39,18 @@ pub enum Value {
 /// A filter whose attributes are resolved and whose values are typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScimFilter {
-    Compare { attr: Attr, op: Op, value: Value },
+    Compare {
+        attr: Attr,
+        op: Op,
+        value: Value,
+    },
     Present(Attr),
     And(Vec<ScimFilter>),
     Or(Vec<ScimFilter>),
     Not(Box<ScimFilter>),
+    /// A condition whose answer is known without looking at a resource: a comparison on an
+    /// attribute of an extension this server does not serve, which no resource has a value for.
+    Constant(bool),
 }
 
 /// A resolved attribute, by its canonical name (`userName`, `emails.value`, `urn:…:User:department`).
@@ -342,8 +349,28 @@ fn attr_of(resolved: &Resolved) -> Attr {
     }
 }
 
+/// `path` is an attribute of an extension schema the resource does not have.
+fn of_unknown_extension(path: &AttrPath, schema: &ResourceSchema) -> bool {
+    let full = match &path.uri {
+        Some(uri) => format!("{uri}:{}", path.name),
+        None => path.name.clone(),
+    };
+    schema.is_unknown_extension(&full)
+}
+
 fn resolve(filter: &Filter, schema: &ResourceSchema) -> Result<ScimFilter, ScimError> {
     Ok(match filter {
+        // An IdP's own extension attribute is never stored, so it has no value: present and
+        // every comparison with a value are false, `ne` a value and `eq null` are true.
+        Filter::Attr(AttrExp::Present(path)) if of_unknown_extension(path, schema) => ScimFilter::Constant(false),
+        Filter::Attr(AttrExp::Comparison(path, o, value)) if of_unknown_extension(path, schema) => {
+            ScimFilter::Constant(match (o, value) {
+                (CompareOp::Eq, CompValue::Null) => true,
+                (CompareOp::Ne, CompValue::Null) => false,
+                (o, _) => matches!(o, CompareOp::Ne),
+            })
+        }
+        Filter::ValuePath(vp) if of_unknown_extension(&vp.attr, schema) => ScimFilter::Constant(false),
         Filter::Attr(AttrExp::Present(path)) => ScimFilter::Present(attr_of(&resolve_attr(path, schema)?)),
         Filter::Attr(AttrExp::Comparison(path, o, value)) => {
             let resolved = resolve_attr(path, schema)?;
@@ -599,6 +626,45 @@ mod tests {
         let long = vec![r#"userName eq "x""#; 2000].join(" or ");
         assert_eq!(
             parse(&long, &USER).unwrap_err().scim_type,
+            Some(ScimType::InvalidFilter)
+        );
+    }
+
+    #[test]
+    fn an_unknown_extension_attribute_has_no_value() {
+        let ext = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+        for (raw, expected) in [
+            (format!(r#"{ext}:badge eq "7""#), false),
+            (format!(r#"{ext}:badge co "7""#), false),
+            (format!("{ext}:badge pr"), false),
+            (format!(r#"{ext}:badge ne "7""#), true),
+            (format!("{ext}:badge eq null"), true),
+            (format!("{ext}:badge ne null"), false),
+            (format!(r#"{ext}:Badge eq "7""#), false),
+        ] {
+            assert_eq!(user(&raw), ScimFilter::Constant(expected), "{raw}");
+        }
+        // Inside a larger filter it is one operand among others.
+        assert_eq!(
+            user(&format!(r#"userName eq "a" and {ext}:badge eq "7""#)),
+            ScimFilter::And(vec![
+                cmp("userName", Op::Eq, Value::Str("a".into())),
+                ScimFilter::Constant(false)
+            ])
+        );
+        // The extensions this server serves still resolve, and an unknown attribute of one of
+        // them is still an error.
+        assert!(matches!(
+            user(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x""#),
+            ScimFilter::Compare { .. }
+        ));
+        assert_eq!(
+            parse(
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nonsense eq "x""#,
+                &USER
+            )
+            .unwrap_err()
+            .scim_type,
             Some(ScimType::InvalidFilter)
         );
     }

@@ -145,13 +145,6 @@ fn parse_target(path: &str, schema: &ResourceSchema) -> Result<Target, ScimError
 }
 
 /// A URN path that no schema of this resource claims.
-fn is_unknown_extension(path: &str, schema: &ResourceSchema) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.starts_with("urn:")
-        && super::schema::split_urn(path, &schema.schemas()).0.is_none()
-        && !schema.schemas().iter().any(|s| s.eq_ignore_ascii_case(path))
-}
-
 fn check_writable(def: &AttrDef, name: &str) -> Result<(), ScimError> {
     if def.mutability == Mutability::ReadOnly {
         return Err(ScimError::bad_request(
@@ -232,7 +225,7 @@ fn apply_one(
             }
         };
     }
-    if is_unknown_extension(path, schema) {
+    if schema.is_unknown_extension(path) {
         // An extension this server does not know (an IdP's custom schema, e.g. Entra's
         // `urn:ietf:params:scim:schemas:extension:<app>:2.0:User:<attr>`): dropped, as it is from a
         // body, rather than failing a provisioning run over it.

@@ -474,6 +474,15 @@ impl ResourceSchema {
             .collect()
     }
 
+    /// Whether `path` names an attribute of an extension schema this resource does not have (an
+    /// IdP's own, e.g. Entra's `urn:ietf:params:scim:schemas:extension:<app>:2.0:User:<attr>`).
+    pub fn is_unknown_extension(&self, path: &str) -> bool {
+        let schemas = self.schemas();
+        path.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+            && split_urn(path, &schemas).0.is_none()
+            && !schemas.iter().any(|s| s.eq_ignore_ascii_case(path))
+    }
+
     /// Resolves `uri`, `name`, `sub` (as a filter or path names them) case-insensitively. A URI may
     /// be the core schema, an extension, or (as some clients send) absent for extension attributes
     /// whose names do not clash with core ones.

@@ -275,6 +275,19 @@ async fn filters_run_in_sql_with_every_operator(backend: Backend) {
             &["anna@corp.example"],
         ),
         (r#"manager eq "boss""#, &["anna@corp.example"]),
+        // An IdP's own extension, which this server does not serve: no one has a value for it.
+        (
+            r#"urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge eq "7""#,
+            &[],
+        ),
+        (
+            r#"userName sw "a" or urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge pr"#,
+            &["anna@corp.example"],
+        ),
+        (
+            r#"userName co "corp" and urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge ne "7""#,
+            &["anna@corp.example", "bob@corp.example"],
+        ),
         (
             r#"meta.created gt "2000-01-01T00:00:00Z" and userName sw "a""#,
             &["anna@corp.example"],
