@@ -7,10 +7,10 @@
 //!     ROSTER_BENCH_WEBHOOK=1 …                           # with an active webhook subscription
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
-//! existing user; W4 GET /Users?startIndex=random&count=100; W3 PATCH active false on each user;
-//! W5 one group filled by PATCHes of 100 members, then read back; W5b GET /Groups/{id} without
-//! members; the server's peak RSS; W2 again at 1,000,000 users (seeded directly in SQL); W7 deleting
-//! the organization with everything in it.
+//! existing user; W4 GET /Users?startIndex=random&count=100; N1 and N2 the native door's point read
+//! and page of 100; W3 PATCH active false on each user; W5 one group filled by PATCHes of 100
+//! members, then read back; W5b GET /Groups/{id} without members; the server's peak RSS; W2 again
+//! at 1,000,000 users (seeded directly in SQL); W7 deleting the organization with everything in it.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -387,6 +387,58 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     };
     rows.push(Row {
         name: "W4 GET /Users?startIndex=random&count=100".into(),
+        stats,
+        note: String::new(),
+    });
+
+    // N1, N2: the native door's point read and page of 100 (each read writes its audit row).
+    let native_auth = Arc::new(format!(
+        "Bearer {}",
+        roster(&["token", "create", "--org", &server.org, "--scope", "team:read"], url, dir)
+    ));
+    let root = Arc::new(server.base.clone());
+    let stats = {
+        let (client, root, auth, ids) = (client.clone(), root.clone(), native_auth.clone(), ids.clone());
+        load(None, Some(window), move |_| {
+            let (client, root, auth, ids) = (client.clone(), root.clone(), auth.clone(), ids.clone());
+            async move {
+                let id = &ids[rand::rng().random_range(0..ids.len())];
+                client
+                    .get(format!("{root}/api/v1/team/{id}/"))
+                    .header("authorization", auth.as_str())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "N1 GET /api/v1/team/{member_id}/".into(),
+        stats,
+        note: "with its team_member.get audit row".into(),
+    });
+    let stats = {
+        let (client, root, auth) = (client.clone(), root.clone(), native_auth.clone());
+        load(None, Some(window), move |_| {
+            let (client, root, auth) = (client.clone(), root.clone(), auth.clone());
+            async move {
+                let page = rand::rng().random_range(1..=(users / 100).max(1));
+                match client
+                    .get(format!("{root}/api/v1/team/?page={page}&page_size=100"))
+                    .header("authorization", auth.as_str())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v.as_array().is_some_and(|a| a.len() == 100)),
+                    _ => false,
+                }
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "N2 GET /api/v1/team/?page=random&page_size=100".into(),
         stats,
         note: String::new(),
     });
