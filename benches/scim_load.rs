@@ -394,7 +394,11 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     // N1, N2: the native door's point read and page of 100 (each read writes its audit row).
     let native_auth = Arc::new(format!(
         "Bearer {}",
-        roster(&["token", "create", "--org", &server.org, "--scope", "team:read"], url, dir)
+        roster(
+            &["token", "create", "--org", &server.org, "--scope", "team:read"],
+            url,
+            dir
+        )
     ));
     let root = Arc::new(server.base.clone());
     let stats = {
@@ -430,7 +434,10 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
                     .send()
                     .await
                 {
-                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v.as_array().is_some_and(|a| a.len() == 100)),
+                    Ok(r) if r.status() == 200 => r
+                        .json::<Value>()
+                        .await
+                        .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() == 100)),
                     _ => false,
                 }
             }
