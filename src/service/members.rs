@@ -124,6 +124,17 @@ pub(crate) fn reactivate_in(
     context: &AuditContext,
     now: NaiveDateTime,
 ) -> ServiceResult<Member> {
+    set_active_in(conn, member, events::MEMBER_REACTIVATE, context, now)
+}
+
+/// The member ACTIVE again (no deactivation date or reason), audited as `event_name`.
+fn set_active_in(
+    conn: &mut DbConnection,
+    member: &Member,
+    event_name: &'static str,
+    context: &AuditContext,
+    now: NaiveDateTime,
+) -> ServiceResult<Member> {
     let changes = MemberChanges {
         status: Some(MemberStatus::Active.as_str().to_owned()),
         deactivated_date: Some(None),
@@ -137,12 +148,7 @@ pub(crate) fn reactivate_in(
         &changes,
         now,
     )?)?;
-    storage::insert_audit_event(
-        conn,
-        context,
-        &status_event(member, events::MEMBER_REACTIVATE, updated.status),
-        now,
-    )?;
+    storage::insert_audit_event(conn, context, &status_event(member, event_name, updated.status), now)?;
     Ok(updated)
 }
 
@@ -660,26 +666,7 @@ fn resume_agent_in(
     context: &AuditContext,
     now: NaiveDateTime,
 ) -> ServiceResult<Member> {
-    let changes = MemberChanges {
-        status: Some(MemberStatus::Active.as_str().to_owned()),
-        deactivated_date: Some(None),
-        status_reason: Some(None),
-        ..MemberChanges::default()
-    };
-    let updated = Member::try_from(storage::update_member(
-        conn,
-        member.organization_id,
-        member.id,
-        &changes,
-        now,
-    )?)?;
-    storage::insert_audit_event(
-        conn,
-        context,
-        &status_event(member, events::MEMBER_ACTIVATE, updated.status),
-        now,
-    )?;
-    Ok(updated)
+    set_active_in(conn, member, events::MEMBER_ACTIVATE, context, now)
 }
 
 /// A provisioned member as `decide` sees it, inside the change's transaction: the member (locked
