@@ -135,9 +135,24 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "true",
         "on an empty database, create a default organization and an admin token",
     ),
+    (
+        "console_session_hours",
+        "8",
+        "how long an admin console sign-in lasts",
+    ),
+    (
+        "activity_retention_days",
+        "14",
+        "how long the console keeps each SCIM request in the provisioning activity log",
+    ),
+    (
+        "metrics_token",
+        "(none)",
+        "when set, `/metrics` needs `Authorization: Bearer <this value>`; when unset it is open",
+    ),
 ];
 
-const SECRET_KEYS: &[&str] = &["signing_key", "database_url", "smtp_password"];
+const SECRET_KEYS: &[&str] = &["signing_key", "database_url", "smtp_password", "metrics_token"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailerKind {
@@ -213,6 +228,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub bootstrap: bool,
+    pub console_session: chrono::Duration,
+    pub activity_retention: chrono::Duration,
+    /// `None`: `/metrics` is open.
+    pub metrics_token: Option<String>,
 }
 
 /// Every setting as a source writes it: the one definition. Each field is a key of the TOML
@@ -255,6 +274,9 @@ pub struct RawSettings {
     pub log_format: String,
     pub log_level: String,
     pub bootstrap: bool,
+    pub console_session_hours: i64,
+    pub activity_retention_days: i64,
+    pub metrics_token: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -294,6 +316,9 @@ impl Default for RawSettings {
             log_format: "text".into(),
             log_level: "info".into(),
             bootstrap: true,
+            console_session_hours: 8,
+            activity_retention_days: 14,
+            metrics_token: None,
         }
     }
 }
@@ -550,6 +575,25 @@ impl SettingsSources {
             log_format,
             log_level: raw.log_level.clone(),
             bootstrap: raw.bootstrap,
+            console_session: chrono::Duration::hours(range(
+                "console_session_hours",
+                raw.console_session_hours,
+                1,
+                24 * 30,
+            )?),
+            activity_retention: chrono::Duration::days(range(
+                "activity_retention_days",
+                raw.activity_retention_days,
+                1,
+                3650,
+            )?),
+            metrics_token: match raw.metrics_token.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(t) if t.len() < 16 => {
+                    return Err(check("metrics_token", "(secret)", "must be at least 16 characters".into()));
+                }
+                Some(t) => Some(t.to_owned()),
+            },
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod mail;
 pub mod mapping;
+pub mod metrics;
 pub mod scim;
 pub mod service;
 pub mod startup;

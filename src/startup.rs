@@ -56,11 +56,15 @@ impl Application {
 
         let mailer = build_mailer(&settings)?;
         tracing::info!(mailer = %mailer.describe(), "invitation e-mails go to");
+        let (activity, activity_rx) = api::observe::activity_channel();
         let state = AppState {
             db,
             signer,
             settings: Arc::new(settings),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            activity,
         };
+        api::observe::spawn_activity_writer(state.db.clone(), activity_rx, state.settings.activity_retention);
         spawn_delivery_worker(&state, mailer);
         crate::webhooks::spawn_worker(state.db.clone(), webhook_settings(&state.settings));
         spawn_statistics_worker(&state.db);
@@ -82,6 +86,7 @@ impl Application {
                     let app = App::new()
                         .wrap(actix_web::middleware::from_fn(api::scim::normalize_path))
                         .wrap(actix_web::middleware::from_fn(api::guard::guard_requests))
+                        .wrap(actix_web::middleware::from_fn(api::observe::measure_requests))
                         .wrap(TracingLogger::<RedactedRootSpan>::new())
                         .app_data(web::Data::new(state.clone()))
                         .app_data(web::PayloadConfig::new(max_body))

@@ -88,6 +88,11 @@ fn scim_auth_error(e: AuthError) -> ScimError {
 pub struct ScimAuth(VerifiedToken);
 
 impl ScimAuth {
+    /// The organization the token names (signature checked, registry not yet).
+    pub fn organization_id(&self) -> crate::domain::OrganizationId {
+        self.0.organization_id()
+    }
+
     fn principal(&self, state: &AppState) -> Result<Principal, ScimError> {
         let principal = authenticate_verified(&state.db, &self.0, crate::domain::now()).map_err(scim_auth_error)?;
         if !principal.has_scope(Scope::Scim) {

@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod lenient;
 pub mod logging;
 pub mod native;
+pub mod observe;
 pub mod scim;
 
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub db: Database,
     pub signer: TokenSigner,
     pub settings: Arc<Settings>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The SCIM door's activity rows, on their way to the batch writer.
+    pub activity: observe::ActivitySender,
 }
 
 /// Runs `f` on the blocking thread pool inside the current tracing span, so that what it logs
@@ -55,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     // Invitation routes first: they share the /api/v1 prefix but are reached without a bearer token.
     cfg.route(lenient::UNREADABLE_PATH, web::get().to(lenient::unreadable_request))
         .configure(health::configure)
+        .route("/metrics", web::get().to(observe::metrics_page))
         .configure(invitations::configure)
         .configure(|cfg| native::configure(cfg, max_body_bytes))
         .configure(scim::configure);

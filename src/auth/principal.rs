@@ -97,6 +97,11 @@ impl VerifiedToken {
             hash: hash_token(token),
         })
     }
+
+    /// The organization the (signed, so authentic) token was issued for; not yet checked for revocation.
+    pub fn organization_id(&self) -> OrganizationId {
+        self.organization_id
+    }
 }
 
 /// The registry half of [`authenticate`], for a token already verified: so that a request can run

@@ -124,8 +124,33 @@ fn deliver_one(
         invited_member = Some(stored::<MemberId>("invitations.member_id", &invitation.member_id)?);
     }
 
+    if let Some(link_id) = message.sign_in_link_id.as_deref() {
+        match super::console::mint_sign_in_url(db, organization_id, link_id, &policy.public_url)? {
+            Some(url) => {
+                mail.text = mail.text.replace(super::console::SIGN_IN_URL_PLACEHOLDER, &url);
+                mail.html = mail.html.replace(super::console::SIGN_IN_URL_PLACEHOLDER, &url);
+            }
+            None => {
+                db.write(|conn| {
+                    storage::record_delivery(
+                        conn,
+                        organization_id,
+                        &message.id,
+                        "FAILED",
+                        None,
+                        Some("sign-in link used or expired"),
+                        crate::domain::now(),
+                    )
+                })?;
+                return Ok(Outcome::Dropped);
+            }
+        }
+    }
+
     let result = mailer.send(&mail);
     let now = crate::domain::now();
+    // A sign-in e-mail's outcome lives on its outbox row; the audit log records its request.
+    let audited = message.sign_in_link_id.is_none();
     let context = AuditContext::system();
     db.write(|conn| {
         let event = |name| {
@@ -154,7 +179,9 @@ fn deliver_one(
                 if let Some(i) = invitation_id {
                     storage::set_invitation_delivery(conn, organization_id, i, "SENT", Some(now))?;
                 }
-                storage::insert_audit_event(conn, &context, &event(events::MEMBER_INVITE_DELIVERED), now)?;
+                if audited {
+                    storage::insert_audit_event(conn, &context, &event(events::MEMBER_INVITE_DELIVERED), now)?;
+                }
                 Ok(Outcome::Sent)
             }
             Err(e) if message.attempts >= policy.max_attempts => {
@@ -165,7 +192,9 @@ fn deliver_one(
                 let failed = event(events::MEMBER_INVITE_DELIVERY_FAILED)
                     .with("attempts", message.attempts)
                     .with("error", error.clone());
-                storage::insert_audit_event(conn, &context, &failed, now)?;
+                if audited {
+                    storage::insert_audit_event(conn, &context, &failed, now)?;
+                }
                 tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %error, "e-mail failed for good");
                 Ok(Outcome::Failed)
             }

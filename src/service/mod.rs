@@ -2,6 +2,7 @@
 //! event(s) together. Blocking: the HTTP layer calls these through `api::in_blocking_pool`.
 
 pub mod bootstrap;
+pub mod console;
 pub mod events;
 pub mod groups;
 pub mod invitations;

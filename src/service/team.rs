@@ -468,6 +468,7 @@ pub(crate) fn issue_invitation(
             last_error: None,
             created_at: now,
             sent_at: None,
+            sign_in_link_id: None,
         },
     )?;
     Ok(id)

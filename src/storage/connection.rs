@@ -202,6 +202,16 @@ pub struct Database {
     /// SQLite has one writer at a time: writers of this process queue here rather than in SQLite's
     /// busy handler, whose sleeps (up to 100 ms) would otherwise set the pace under load.
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Checkouts that gave up waiting for a connection (the metrics show it).
+    wait_timeouts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The pool as the metrics see it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub wait_timeouts: u64,
 }
 
 impl Database {
@@ -217,6 +227,7 @@ impl Database {
             pool,
             url: url.clone(),
             sqlite_writer: Default::default(),
+            wait_timeouts: Default::default(),
         })
     }
 
@@ -229,7 +240,19 @@ impl Database {
     }
 
     pub fn get(&self) -> Result<PooledDb, StorageError> {
-        Ok(self.pool.get()?)
+        self.pool.get().map_err(|e| {
+            self.wait_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            e.into()
+        })
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            wait_timeouts: self.wait_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot for multi-query reads).

@@ -98,6 +98,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// Set for a console sign-in e-mail: the link whose secret is minted when it leaves.
+    pub sign_in_link_id: Option<String>,
 }
 
 pub fn insert_outbox_message(

@@ -31,6 +31,9 @@ const TABLES: &[&str] = &[
     "events",
     "webhook_endpoints",
     "webhook_deliveries",
+    "console_sessions",
+    "console_sign_in_links",
+    "provisioning_activity",
 ];
 
 #[derive(QueryableByName)]

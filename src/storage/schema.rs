@@ -122,6 +122,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        sign_in_link_id -> Nullable<Text>,
     }
 }
 
@@ -223,6 +224,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        organization_id -> Text,
+        member_id -> Nullable<Text>,
+        token_id -> Nullable<Text>,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    console_sign_in_links (id) {
+        id -> Text,
+        organization_id -> Text,
+        member_id -> Text,
+        token_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    provisioning_activity (id) {
+        id -> BigInt,
+        organization_id -> Text,
+        at -> Timestamp,
+        client -> Text,
+        method -> Text,
+        path -> Text,
+        operation -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        status -> Integer,
+        succeeded -> Bool,
+        scim_type -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        duration_ms -> Integer,
+    }
+}
+
 diesel::joinable!(members -> organizations (organization_id));
 diesel::joinable!(group_memberships -> member_groups (group_id));
 diesel::joinable!(group_memberships -> members (member_id));
@@ -244,4 +288,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     agent_owners,
     webhook_endpoints,
     webhook_deliveries,
+    console_sessions,
+    console_sign_in_links,
+    provisioning_activity,
 );

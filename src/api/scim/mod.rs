@@ -19,6 +19,8 @@ use crate::service::ServiceError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
+            // Inside the token check, so that each recorded request knows its organization.
+            .wrap(middleware::from_fn(super::observe::record_scim_activity))
             .wrap(middleware::from_fn(require_scim_token))
             .configure(handlers::configure)
             .service(
