@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .configure(health::configure)
         .route("/metrics", web::get().to(observe::metrics_page))
         .configure(invitations::configure)
+        .configure(crate::console::configure)
         .configure(|cfg| native::configure(cfg, max_body_bytes))
         .configure(scim::configure);
 }
