@@ -7,6 +7,7 @@ mod helpers;
 mod agents;
 mod auth;
 mod cli;
+mod console;
 mod events;
 mod fuzz;
 mod health;
