@@ -294,14 +294,14 @@ fn announce_bootstrap(settings: &Settings, org: &organizations::Organization, to
          \x20 token file (owner-only): {file}\n\
          \x20 SCIM base URL:           {scim}\n\
          \x20 native API base URL:     {api}\n\
-         \x20 admin console:           {console}\n\
+         \x20 admin console:           {public}/console/\n\
          \x20   sign in there by pasting the token from the file (it carries org:admin)\n\
          \x20 try: curl -H \"Authorization: Bearer $(cat {file})\" {api}/token/\n",
         name = org.name,
         id = org.id,
         file = path.display(),
         scim = settings.scim_base_url(),
-        console = format!("{}/console/", settings.public_url()),
+        public = settings.public_url(),
     );
     Ok(())
 }

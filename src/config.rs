@@ -135,11 +135,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "true",
         "on an empty database, create a default organization and an admin token",
     ),
-    (
-        "console_session_hours",
-        "8",
-        "how long an admin console sign-in lasts",
-    ),
+    ("console_session_hours", "8", "how long an admin console sign-in lasts"),
     (
         "activity_retention_days",
         "14",
@@ -589,8 +585,12 @@ impl SettingsSources {
             )?),
             metrics_token: match raw.metrics_token.as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(t) if t.len() < 16 => {
-                    return Err(check("metrics_token", "(secret)", "must be at least 16 characters".into()));
+                Some(t) if t.len() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) => {
+                    return Err(check(
+                        "metrics_token",
+                        "(secret)",
+                        "must be at least 16 printable ASCII characters without spaces (it travels in a header)".into(),
+                    ));
                 }
                 Some(t) => Some(t.to_owned()),
             },

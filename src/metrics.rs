@@ -25,13 +25,21 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("roster".into()), None).expect("a valid prefix");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests answered, by door, route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by door, route, method and status",
+            ),
             &["door", "route", "method", "status"],
         )
         .expect("valid metric");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request, by door and route")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by door and route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["door", "route"],
         )
         .expect("valid metric");
@@ -48,15 +56,21 @@ impl Metrics {
             "SCIM requests left out of the provisioning activity log because its writer fell behind",
         )
         .expect("valid metric");
-        let outbox_depth = IntGauge::new("outbox_depth", "E-mails waiting in the outbox (invitations, sign-in links)")
-            .expect("valid metric");
+        let outbox_depth = IntGauge::new(
+            "outbox_depth",
+            "E-mails waiting in the outbox (invitations, sign-in links)",
+        )
+        .expect("valid metric");
         let outbox_oldest_due_age = prometheus::Gauge::new(
             "outbox_oldest_due_age_seconds",
             "How long the oldest waiting e-mail has been due (0 when none is)",
         )
         .expect("valid metric");
         let pool_connections = IntGaugeVec::new(
-            Opts::new("db_pool_connections", "Database connections of this instance, by state (in_use, idle)"),
+            Opts::new(
+                "db_pool_connections",
+                "Database connections of this instance, by state (in_use, idle)",
+            ),
             &["state"],
         )
         .expect("valid metric");
@@ -103,7 +117,9 @@ impl Metrics {
         self.pool_connections
             .with_label_values(&["in_use"])
             .set(i64::from(pool.connections - pool.idle));
-        self.pool_connections.with_label_values(&["idle"]).set(i64::from(pool.idle));
+        self.pool_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(pool.idle));
         let seen = self.pool_wait_timeouts.get();
         if pool.wait_timeouts > seen {
             self.pool_wait_timeouts.inc_by(pool.wait_timeouts - seen);

@@ -100,7 +100,16 @@ fn invitation_body(token: &str, view: &InvitationView) -> String {
     )
 }
 
-async fn invitation_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+/// The invitation's page: who invites whom to which organization, with an accept button. The token
+/// in the path is the credential (from the invitation e-mail); no bearer token.
+#[utoipa::path(get, path = "/invitations/{token}", tag = "invitations",
+    params(("token" = String, Path, description = "the acceptance token from the invitation e-mail")),
+    responses(
+        (status = 200, description = "An HTML page with an accept button", content_type = "text/html"),
+        (status = 404, description = "No such invitation (HTML)", content_type = "text/html"),
+        (status = 409, description = "Already accepted (HTML)", content_type = "text/html"),
+        (status = 410, description = "Expired, superseded or cancelled (HTML)", content_type = "text/html")))]
+pub(crate) async fn invitation_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
     let db = state.db.clone();
     let lookup = token.clone();
@@ -121,7 +130,16 @@ fn wants_html(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-async fn accept_invitation(
+/// Accepts an invitation: the person is registered (or recognised by e-mail) and the member becomes
+/// ACTIVE. `Accept: text/html` (the page's form) gets a page back; other clients get the member.
+#[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations",
+    params(("token" = String, Path, description = "the acceptance token from the invitation e-mail")),
+    responses(
+        (status = 200, description = "The member, now ACTIVE", body = MemberResponse),
+        (status = 404, description = "`invitation_not_found`", body = ApiError),
+        (status = 409, description = "`invitation_used`: accepted already", body = ApiError),
+        (status = 410, description = "`invitation_expired` or `invitation_closed` (superseded or cancelled)", body = ApiError)))]
+pub(crate) async fn accept_invitation(
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,

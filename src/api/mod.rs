@@ -10,6 +10,7 @@ pub mod lenient;
 pub mod logging;
 pub mod native;
 pub mod observe;
+pub mod reference;
 pub mod scim;
 
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route(lenient::UNREADABLE_PATH, web::get().to(lenient::unreadable_request))
         .configure(health::configure)
         .route("/metrics", web::get().to(observe::metrics_page))
+        // The API's description is public: before the native door's scope, which needs a token.
+        .route("/api/v1/openapi.json", web::get().to(native::openapi::openapi_json))
+        .route("/api/v1/reference", web::get().to(reference::reference))
         .configure(invitations::configure)
         .configure(crate::console::configure)
         .configure(|cfg| native::configure(cfg, max_body_bytes))

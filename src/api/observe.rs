@@ -92,7 +92,9 @@ pub fn classify(method: &str, path: &str) -> ScimOperation {
         (_, Some(_), "DELETE") => "delete",
         _ => "other",
     };
-    let resource_id = second.filter(|s| *s != ".search").map(|s| s.chars().take(100).collect());
+    let resource_id = second
+        .filter(|s| *s != ".search")
+        .map(|s| s.chars().take(100).collect());
     ScimOperation {
         operation,
         resource_type,
@@ -129,7 +131,10 @@ pub async fn record_scim_activity(
             .map(|id| id.chars().take(100).collect());
     }
     let (scim_type, detail) = match res.response().error().and_then(|e| e.as_error::<ScimError>()) {
-        Some(e) => (e.scim_type.map(|t| t.as_str().to_owned()), Some(e.detail.chars().take(1000).collect())),
+        Some(e) => (
+            e.scim_type.map(|t| t.as_str().to_owned()),
+            Some(e.detail.chars().take(1000).collect()),
+        ),
         None if !succeeded => (None, status.canonical_reason().map(str::to_owned)),
         None => (None, None),
     };
@@ -193,7 +198,11 @@ pub fn spawn_activity_writer(db: Database, mut rx: mpsc::Receiver<NewActivityRow
                     Err(e) => tracing::error!(error = %e, "activity pruning task failed"),
                 }
             }
-            let received = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv_many(&mut batch, ACTIVITY_BATCH)).await;
+            let received = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                rx.recv_many(&mut batch, ACTIVITY_BATCH),
+            )
+            .await;
             match received {
                 Err(_) => continue,
                 Ok(0) => return,
@@ -201,7 +210,8 @@ pub fn spawn_activity_writer(db: Database, mut rx: mpsc::Receiver<NewActivityRow
             }
             let rows = std::mem::replace(&mut batch, Vec::with_capacity(ACTIVITY_BATCH));
             let db = db.clone();
-            let written = tokio::task::spawn_blocking(move || db.write(|conn| storage::insert_activity(conn, &rows))).await;
+            let written =
+                tokio::task::spawn_blocking(move || db.write(|conn| storage::insert_activity(conn, &rows))).await;
             match written {
                 Ok(Ok(())) => {}
                 // An organization deleted meanwhile makes its rows fail their foreign key; the
@@ -235,9 +245,8 @@ pub async fn metrics_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        let matches = presented.is_some_and(|p| {
-            crate::auth::hash_token(p).as_bytes() == crate::auth::hash_token(expected).as_bytes()
-        });
+        let matches = presented
+            .is_some_and(|p| crate::auth::hash_token(p).as_bytes() == crate::auth::hash_token(expected).as_bytes());
         if !matches {
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
@@ -264,7 +273,10 @@ mod tests {
         assert_eq!(c("POST", "/scim/v2/Users").operation, "create");
         assert_eq!(c("GET", "/scim/v2/Users").operation, "list");
         let get = c("GET", "/scim/v2/Users/abc");
-        assert_eq!((get.operation, get.resource_type, get.resource_id.as_deref()), ("get", Some("User"), Some("abc")));
+        assert_eq!(
+            (get.operation, get.resource_type, get.resource_id.as_deref()),
+            ("get", Some("User"), Some("abc"))
+        );
         assert_eq!(c("PATCH", "/scim/v2/Groups/g1").operation, "update");
         assert_eq!(c("PUT", "/scim/v2/Users/u1").operation, "replace");
         assert_eq!(c("DELETE", "/scim/v2/Agents/a1").resource_type, Some("Agent"));

@@ -45,7 +45,12 @@ pub fn hourly(description: &str, series: &[(NaiveDateTime, i64, i64)]) -> String
     let height = 160.0;
     let bottom = 20.0;
     let left = 40.0;
-    let max = series.iter().map(|(_, ok, failed)| ok + failed).max().unwrap_or(0).max(1) as f64;
+    let max = series
+        .iter()
+        .map(|(_, ok, failed)| ok + failed)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let step = (width - left) / series.len().max(1) as f64;
     let scale = (height - bottom - 8.0) / max;
     let mut svg = String::new();

@@ -35,12 +35,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
             .wrap(actix_web::middleware::from_fn(same_origin_forms))
-            .app_data(web::FormConfig::default().limit(64 * 1024).error_handler(|err, _req| {
-                ConsoleError::Invalid(format!("the form could not be read: {err}")).into()
-            }))
             .app_data(
-                web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound("page").into()),
+                web::FormConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+                    ConsoleError::Invalid(format!("the form could not be read: {err}")).into()
+                }),
             )
+            .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound("page").into()))
             .route("/assets/console.css", web::get().to(assets::css))
             .route("/assets/console.js", web::get().to(assets::js))
             .configure(sign_in::configure)
@@ -174,7 +174,13 @@ impl ResponseError for ConsoleError {
             _ => "Something went wrong",
         };
         let message = self.to_string();
-        html(self.status_code(), &ErrorPage { title, message: &message })
+        html(
+            self.status_code(),
+            &ErrorPage {
+                title,
+                message: &message,
+            },
+        )
     }
 }
 
@@ -224,7 +230,10 @@ pub struct Flash {
 
 impl Flash {
     pub fn ok(text: impl Into<String>) -> Self {
-        Self { ok: true, text: text.into() }
+        Self {
+            ok: true,
+            text: text.into(),
+        }
     }
 
     pub fn error(text: impl Into<String>) -> Self {
@@ -239,10 +248,7 @@ impl Flash {
         let value = cookie.value();
         let (kind, text) = value.split_once(':')?;
         let text: String = url_decode(text).chars().take(500).collect();
-        Some(Flash {
-            ok: kind == "ok",
-            text,
-        })
+        Some(Flash { ok: kind == "ok", text })
     }
 }
 
@@ -355,9 +361,10 @@ impl FromRequest for Signed {
             let cookie = cookie.ok_or(ConsoleError::SignIn(String::new()))?;
             let state = state.ok_or(ConsoleError::Internal)?;
             let value = cookie.clone();
-            let identity = crate::api::in_blocking_pool(move || crate::service::console::resolve_session(&state.db, &value))
-                .await
-                .map_err(|_| ConsoleError::Internal)??;
+            let identity =
+                crate::api::in_blocking_pool(move || crate::service::console::resolve_session(&state.db, &value))
+                    .await
+                    .map_err(|_| ConsoleError::Internal)??;
             Ok(Signed {
                 identity,
                 cookie,

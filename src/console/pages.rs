@@ -234,8 +234,7 @@ async fn invite(
     signed.check_csrf(&form.csrf)?;
     signed.require(Permission::WriteTeam)?;
     let form = form.into_inner();
-    let parsed = Email::parse(form.email.trim())
-        .and_then(|email| Ok((email, form.role.parse::<Role>()?)));
+    let parsed = Email::parse(form.email.trim()).and_then(|email| Ok((email, form.role.parse::<Role>()?)));
     let (email, role) = match parsed {
         Ok(p) => p,
         Err(e) => return Ok(see_other("/console/people", Some(Flash::error(e.to_string())))),
@@ -319,8 +318,14 @@ async fn member(
     let (from, to) = (nonempty(&params.from), nonempty(&params.to));
     let invalid = |e: crate::domain::InvalidValue| ConsoleError::Invalid(e.to_string());
     let range = TimeRange::new(
-        from.as_deref().map(|v| parse_time("from", v)).transpose().map_err(invalid)?,
-        to.as_deref().map(|v| parse_time("to", v)).transpose().map_err(invalid)?,
+        from.as_deref()
+            .map(|v| parse_time("from", v))
+            .transpose()
+            .map_err(invalid)?,
+        to.as_deref()
+            .map(|v| parse_time("to", v))
+            .transpose()
+            .map_err(invalid)?,
     )
     .map_err(invalid)?;
     let page_number = params.page.unwrap_or(1).max(1);
@@ -431,7 +436,10 @@ async fn member_action(
         _ => None,
     };
     let (done, back_to_list): (String, bool) = match action.as_str() {
-        "role" => (format!("Role changed to {}.", role.map(Role::as_str).unwrap_or_default()), false),
+        "role" => (
+            format!("Role changed to {}.", role.map(Role::as_str).unwrap_or_default()),
+            false,
+        ),
         "resend" => ("A new invitation is on its way.".into(), false),
         "cancel" => ("The invitation was cancelled.".into(), true),
         "suspend" => ("Suspended.".into(), false),
@@ -444,7 +452,9 @@ async fn member_action(
     let reason = form.reason;
     let result = blocking(move || {
         Ok(match action.as_str() {
-            "role" => team::update_member(&db, org, id, MemberUpdate { role, status: None }, &actor, &context).map(drop),
+            "role" => {
+                team::update_member(&db, org, id, MemberUpdate { role, status: None }, &actor, &context).map(drop)
+            }
             "resend" => team::resend_invitation(&db, org, id, &actor, &context, policy).map(drop),
             "cancel" => team::cancel_invitation(&db, org, id, &context),
             "suspend" => team::change_lifecycle(&db, org, id, Lifecycle::Suspend, reason, &actor, &context).map(drop),
@@ -547,7 +557,10 @@ async fn group(
             id: record.group.id.to_string(),
             name: record.group.display_name.clone(),
             external_id: record.group.external_id.clone().unwrap_or_default(),
-            role: record.role.map(|x| x.as_str().to_owned()).unwrap_or_else(|| "none".into()),
+            role: record
+                .role
+                .map(|x| x.as_str().to_owned())
+                .unwrap_or_else(|| "none".into()),
             members: members.len(),
         },
         members,

@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ConsoleError, Flash, Signed, blocking, html, secure_cookies, see_other, session_cookie, with_flash_cleared};
+use super::{
+    ConsoleError, Flash, Signed, blocking, html, secure_cookies, see_other, session_cookie, with_flash_cleared,
+};
 use crate::api::AppState;
 use crate::api::auth::RequestMeta;
 use crate::domain::Email;

@@ -57,7 +57,9 @@ impl From<&Member> for MemberView {
             .collect::<Vec<_>>()
             .join(" ");
         let name = if name.trim().is_empty() {
-            m.display_name.clone().unwrap_or_else(|| m.user_name.as_str().to_owned())
+            m.display_name
+                .clone()
+                .unwrap_or_else(|| m.user_name.as_str().to_owned())
         } else {
             name
         };

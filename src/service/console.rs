@@ -135,10 +135,16 @@ pub fn sign_in_with_token(
     let principal = match authenticate(db, signer, token.trim(), crate::domain::now()) {
         Ok(p) => p,
         Err(AuthError::Storage(e)) => return Err(e.into()),
-        Err(_) => return Err(SessionError::Ended("this token is not valid, or has been revoked or has expired")),
+        Err(_) => {
+            return Err(SessionError::Ended(
+                "this token is not valid, or has been revoked or has expired",
+            ));
+        }
     };
     if !principal.has_scope(Scope::OrgAdmin) {
-        return Err(SessionError::Ended("the console needs a token with the org:admin scope"));
+        return Err(SessionError::Ended(
+            "the console needs a token with the org:admin scope",
+        ));
     }
     let context = principal.audit_context(Channel::Api, ip_address, user_agent);
     Ok(db.write(|conn| {
@@ -286,7 +292,15 @@ pub fn sign_in_with_link(
             user_agent,
             token_hash: None,
         };
-        Ok(open_session(conn, organization_id, Some(member_id), None, ttl, &context, "email_link")?)
+        Ok(open_session(
+            conn,
+            organization_id,
+            Some(member_id),
+            None,
+            ttl,
+            &context,
+            "email_link",
+        )?)
     })
 }
 

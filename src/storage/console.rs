@@ -41,7 +41,11 @@ pub fn find_console_session(
         .first(conn)?)
 }
 
-pub fn delete_console_session(conn: &mut DbConnection, organization_id: OrganizationId, id_hash: &str) -> StorageResult<()> {
+pub fn delete_console_session(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id_hash: &str,
+) -> StorageResult<()> {
     diesel::delete(
         console_sessions::table
             .filter(console_sessions::organization_id.eq(organization_id.to_string()))
@@ -77,13 +81,23 @@ pub struct SignInLinkRow {
     pub used_at: Option<NaiveDateTime>,
 }
 
-pub fn insert_sign_in_link(conn: &mut DbConnection, organization_id: OrganizationId, row: &SignInLinkRow) -> StorageResult<()> {
+pub fn insert_sign_in_link(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    row: &SignInLinkRow,
+) -> StorageResult<()> {
     debug_assert_eq!(row.organization_id, organization_id.to_string());
-    diesel::insert_into(console_sign_in_links::table).values(row).execute(conn)?;
+    diesel::insert_into(console_sign_in_links::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
-pub fn find_sign_in_link(conn: &mut DbConnection, organization_id: OrganizationId, id: &str) -> StorageResult<SignInLinkRow> {
+pub fn find_sign_in_link(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: &str,
+) -> StorageResult<SignInLinkRow> {
     Ok(console_sign_in_links::table
         .filter(console_sign_in_links::organization_id.eq(organization_id.to_string()))
         .filter(console_sign_in_links::id.eq(id))
@@ -138,7 +152,11 @@ pub fn use_sign_in_link(
 }
 
 /// Sign-in e-mails of one link (the tests read the outbox row, the worker writes them).
-pub fn count_sign_in_mails(conn: &mut DbConnection, organization_id: OrganizationId, link_id: &str) -> StorageResult<i64> {
+pub fn count_sign_in_mails(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    link_id: &str,
+) -> StorageResult<i64> {
     Ok(email_outbox::table
         .filter(email_outbox::organization_id.eq(organization_id.to_string()))
         .filter(email_outbox::sign_in_link_id.eq(link_id))
@@ -149,7 +167,8 @@ pub fn count_sign_in_mails(conn: &mut DbConnection, organization_id: Organizatio
 /// Drops expired sessions and links of every organization. A housekeeping statement of the
 /// worker, like the outbox claim: each row it touches is past its own expiry, whoever owns it.
 pub fn prune_console(conn: &mut DbConnection, now: NaiveDateTime) -> StorageResult<usize> {
-    let sessions = diesel::delete(console_sessions::table.filter(console_sessions::expires_at.le(now))).execute(conn)?;
+    let sessions =
+        diesel::delete(console_sessions::table.filter(console_sessions::expires_at.le(now))).execute(conn)?;
     let links = diesel::delete(
         console_sign_in_links::table.filter(console_sign_in_links::expires_at.le(now - chrono::Duration::days(1))),
     )
@@ -200,7 +219,9 @@ pub fn insert_activity(conn: &mut DbConnection, rows: &[NewActivityRow]) -> Stor
     // One prepared statement, reused for each row of the batch inside the caller's transaction
     // (multi-row VALUES is not available through the connection that serves both backends).
     for row in rows {
-        diesel::insert_into(provisioning_activity::table).values(row).execute(conn)?;
+        diesel::insert_into(provisioning_activity::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -233,9 +254,9 @@ pub fn list_activity(
             .optional()?;
         if let Some(at) = at {
             query = query.filter(
-                provisioning_activity::at
-                    .lt(at)
-                    .or(provisioning_activity::at.eq(at).and(provisioning_activity::id.lt(before))),
+                provisioning_activity::at.lt(at).or(provisioning_activity::at
+                    .eq(at)
+                    .and(provisioning_activity::id.lt(before))),
             );
         }
     }

@@ -26,13 +26,15 @@ pub use audit::{
     AuditEventRow, AuditQuery, ProductAuditEvent, audit_events_after, insert_audit_event, insert_audit_events,
     insert_product_event, list_audit_events,
 };
+pub use connection::{
+    Backend, Database, DatabaseUrl, DbConnection, PoolSettings, PoolStatus, redact, write_transaction,
+};
 pub use console::{
     ActivityRow, ConsoleSessionRow, HourlyCount, NewActivityRow, SignInLinkRow, activity_per_hour, count_sign_in_mails,
     delete_console_session, delete_member_console_sessions, find_console_session, find_sign_in_link, insert_activity,
     insert_console_session, insert_sign_in_link, list_activity, outbox_backlog, prune_activity, prune_console,
     set_sign_in_link_token, use_sign_in_link,
 };
-pub use connection::{Backend, Database, DatabaseUrl, DbConnection, PoolSettings, PoolStatus, redact, write_transaction};
 pub use error::StorageError;
 pub use groups::{
     GroupChanges, GroupRow, add_group_members, clear_group_members, delete_group, find_group, groups_of_member,

@@ -145,7 +145,10 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
     let page = app.client.get(app.url("/console/sign-in")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
 
     // A token without org:admin, and a made-up one, are refused with the reason.
     let reader = create_token(&app.db, &app.signer, app.org, &[Scope::TeamRead]);
@@ -183,10 +186,22 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
 
     // Forms need this session's CSRF token and this origin.
     let csrf = app.csrf(&session).await;
-    let form = [("csrf", "forged"), ("first_name", "Eve"), ("last_name", "X"), ("email", "eve@example.com"), ("role", "VIEWER")];
+    let form = [
+        ("csrf", "forged"),
+        ("first_name", "Eve"),
+        ("last_name", "X"),
+        ("email", "eve@example.com"),
+        ("role", "VIEWER"),
+    ];
     let forged = app.console_post(&session, "/console/people/invite", &form).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let form = [("csrf", csrf.as_str()), ("first_name", "Eve"), ("last_name", "X"), ("email", "eve@example.com"), ("role", "VIEWER")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("first_name", "Eve"),
+        ("last_name", "X"),
+        ("email", "eve@example.com"),
+        ("role", "VIEWER"),
+    ];
     let cross_site = app
         .client
         .post(app.url("/console/people/invite"))
@@ -208,7 +223,11 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
     // A rule of the domain is shown in plain words, and nothing changes.
     let eve = people[0]["member_id"].as_str().unwrap().to_owned();
     let refused = app
-        .console_post(&session, &format!("/console/people/{eve}/suspend"), &[("csrf", csrf.as_str())])
+        .console_post(
+            &session,
+            &format!("/console/people/{eve}/suspend"),
+            &[("csrf", csrf.as_str())],
+        )
         .await;
     assert_eq!(refused.headers()["location"], format!("/console/people/{eve}").as_str());
     let (flash, _) = set_cookie(&refused, "roster_flash").unwrap();
@@ -228,13 +247,16 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
         .next()
         .unwrap()
         .id;
-    roster::service::tokens::revoke_token(&app.db, other, token_id, &roster::domain::audit::AuditContext::cli()).unwrap();
+    roster::service::tokens::revoke_token(&app.db, other, token_id, &roster::domain::audit::AuditContext::cli())
+        .unwrap();
     let ended = app.console_get(&other_session, "/console/").await;
     assert_eq!(ended.status(), StatusCode::SEE_OTHER);
     assert_eq!(ended.headers()["location"], "/console/sign-in");
 
     // Signing out ends the session.
-    let out = app.console_post(&session, "/console/sign-out", &[("csrf", csrf.as_str())]).await;
+    let out = app
+        .console_post(&session, "/console/sign-out", &[("csrf", csrf.as_str())])
+        .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let after = app.console_get(&session, "/console/").await;
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
@@ -243,7 +265,9 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
 async fn sign_in_links_work_once_for_active_administrators(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut seen = Vec::new();
-    let ada = app.registered_member("ada@example.com", "ADMINISTRATOR", &mut seen).await;
+    let ada = app
+        .registered_member("ada@example.com", "ADMINISTRATOR", &mut seen)
+        .await;
     app.registered_member("viewer@example.com", "VIEWER", &mut seen).await;
 
     // Asking for a link answers the same for anyone; only the administrator gets an e-mail.
@@ -276,19 +300,32 @@ async fn sign_in_links_work_once_for_active_administrators(backend: Backend) {
     // Opening the link shows a button (a mail scanner's GET uses nothing); the POST signs in.
     let page = app.client.get(&link).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    let used = app.client.post(&link).header("origin", &app.address).send().await.unwrap();
+    let used = app
+        .client
+        .post(&link)
+        .header("origin", &app.address)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(used.headers()["location"], "/console/");
     let (session, _) = set_cookie(&used, "roster_console").unwrap();
     let overview = app.console_get(&session, "/console/").await.text().await.unwrap();
     assert!(overview.contains("Ada Lovelace"), "the page names who is signed in");
     // Twice is once too many.
-    let again = app.client.post(&link).header("origin", &app.address).send().await.unwrap();
+    let again = app
+        .client
+        .post(&link)
+        .header("origin", &app.address)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.headers()["location"], "/console/sign-in");
     assert!(set_cookie(&again, "roster_console").is_none());
 
     // Suspending the administrator ends the session (through the API: one domain). Another
     // administrator first, since the last one cannot be suspended.
-    app.registered_member("bob@example.com", "ADMINISTRATOR", &mut seen).await;
+    app.registered_member("bob@example.com", "ADMINISTRATOR", &mut seen)
+        .await;
     let other_admin = create_token(&app.db, &app.signer, app.org, &Scope::ALL);
     let suspended = app
         .client
@@ -309,8 +346,16 @@ async fn sign_in_links_work_once_for_active_administrators(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let names: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["event_name"].as_str()).collect();
-    assert!(names.contains(&"console.sign_in_link") && names.contains(&"console.sign_in"), "{names:?}");
+    let names: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"console.sign_in_link") && names.contains(&"console.sign_in"),
+        "{names:?}"
+    );
 }
 
 /// Polls `f` until it returns something, for at most 10 seconds (the activity writer is batched).
@@ -356,22 +401,44 @@ async fn scim_requests_show_in_the_activity_log(backend: Backend) {
 
     let session = app.console_session(&app.token).await;
     let failures = within_seconds("the failed request in the log", async || {
-        let page = app.console_get(&session, "/console/activity?outcome=failure").await.text().await.unwrap();
+        let page = app
+            .console_get(&session, "/console/activity?outcome=failure")
+            .await
+            .text()
+            .await
+            .unwrap();
         page.contains("uniqueness").then_some(page)
     })
     .await;
     assert!(failures.contains("Okta") && failures.contains("create User") && failures.contains("409 failed"));
-    assert!(!failures.contains("201 succeeded"), "the failure filter shows failures only");
+    assert!(
+        !failures.contains("201 succeeded"),
+        "the failure filter shows failures only"
+    );
     assert!(!failures.contains("2819c223"), "no other organization's request");
-    let all = app.console_get(&session, "/console/activity").await.text().await.unwrap();
+    let all = app
+        .console_get(&session, "/console/activity")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(all.contains("201 succeeded") && all.contains("409 failed"));
-    let rows = roster::service::console::list_activity(&app.db, app.org, None, None, 10).unwrap().0;
+    let rows = roster::service::console::list_activity(&app.db, app.org, None, None, 10)
+        .unwrap()
+        .0;
     assert_eq!(rows.len(), 2);
     let created = rows.iter().find(|r| r.status == 201).unwrap();
-    assert!(created.resource_id.as_deref().is_some_and(|id| id.len() == 36), "the new User's id: {created:?}");
+    assert!(
+        created.resource_id.as_deref().is_some_and(|id| id.len() == 36),
+        "the new User's id: {created:?}"
+    );
     let per_hour = roster::service::console::activity_per_hour(&app.db, app.org, 72).unwrap();
     assert_eq!(per_hour.len(), 72);
-    assert_eq!(per_hour.last().map(|h| (h.1, h.2)), Some((1, 1)), "this hour: one success, one failure");
+    assert_eq!(
+        per_hour.last().map(|h| (h.1, h.2)),
+        Some((1, 1)),
+        "this hour: one success, one failure"
+    );
 }
 
 /// The value of one sample line of a Prometheus text page, 0 when absent.
@@ -399,8 +466,17 @@ async fn metrics_are_scraped_and_move(backend: Backend) {
             .await
             .unwrap()
     };
-    assert_eq!(app.client.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let wrong = app.client.get(app.url("/metrics")).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(
+        app.client.get(app.url("/metrics")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 
     let before = scrape().await;
@@ -482,7 +558,11 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     async fn start(chromium: &std::path::Path, driver: &std::path::Path, shots: PathBuf) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = std::process::Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
@@ -546,11 +626,16 @@ impl Browser {
     }
 
     async fn go(&self, url: &str) {
-        self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+        self.command(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
     }
 
     async fn current_url(&self) -> String {
-        self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_owned()
+        self.command(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     async fn find(&self, css: &str) -> String {
@@ -570,21 +655,31 @@ impl Browser {
             if let Some(id) = response["value"][ELEMENT].as_str() {
                 return id.to_owned();
             }
-            assert!(Instant::now() < deadline, "no element {css} on {}", self.current_url().await);
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.current_url().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
+            .await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
-        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text})))
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})))
             .await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
     }
 
     async fn text(&self, css: &str) -> String {
@@ -614,7 +709,10 @@ impl Browser {
             if let Some(id) = found["value"][ELEMENT].as_str() {
                 let text = self
                     .http
-                    .get(format!("{}/session/{}/element/{id}/text", self._driver.url, self.session))
+                    .get(format!(
+                        "{}/session/{}/element/{id}/text",
+                        self._driver.url, self.session
+                    ))
                     .send()
                     .await
                     .unwrap()
@@ -648,8 +746,12 @@ impl Browser {
     }
 
     async fn resize(&self, width: u32, height: u32) {
-        self.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height})))
-            .await;
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
     }
 
     /// Saves a PNG of the viewport (outside the repository) for a person to look at.
@@ -666,7 +768,9 @@ impl Browser {
 async fn the_console_in_a_real_browser(backend: Backend) {
     let Some((chromium, driver)) = browser_binaries() else {
         if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
-            panic!("{REQUIRE_BROWSER_VAR}=1 but chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+            panic!(
+                "{REQUIRE_BROWSER_VAR}=1 but chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+            );
         }
         eprintln!("skipped: chromium and chromedriver are not installed");
         return;
@@ -701,7 +805,10 @@ async fn the_console_in_a_real_browser(backend: Backend) {
     browser.click("#change_role").await;
     browser.expect_text(".flash.ok", "Role changed to ADMINISTRATOR").await;
     assert_eq!(browser.text("#member_role").await, "ADMINISTRATOR");
-    assert!(browser.page_text().await.contains("team_member.modify"), "the change is in the member's audit log");
+    assert!(
+        browser.page_text().await.contains("team_member.modify"),
+        "the change is in the member's audit log"
+    );
     browser.screenshot("03-member").await;
     let people: Value = app.get("/api/v1/team/").send().await.unwrap().json().await.unwrap();
     assert_eq!(people[0]["role"], "ADMINISTRATOR", "the API sees what the console did");
@@ -742,7 +849,10 @@ async fn the_console_in_a_real_browser(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let row = browser.text("table.activity tbody tr").await;
-    assert!(row.contains("Okta") && row.contains("create User") && row.contains("409"), "{row}");
+    assert!(
+        row.contains("Okta") && row.contains("create User") && row.contains("409"),
+        "{row}"
+    );
     browser.screenshot("05-activity").await;
 
     browser.go(&app.url("/console/people")).await;
@@ -757,7 +867,8 @@ async fn the_console_in_a_real_browser(backend: Backend) {
     let mut seen: Vec<PathBuf> = std::fs::read_dir(app.test_db.dir.path().join("outbox"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    app.registered_member("ada@example.com", "ADMINISTRATOR", &mut seen).await;
+    app.registered_member("ada@example.com", "ADMINISTRATOR", &mut seen)
+        .await;
     browser.type_into("#email", "ada@example.com").await;
     browser.click("form[action='/console/sign-in/email'] button").await;
     browser.expect_text(".flash.ok", "sign-in link is on its way").await;
@@ -771,7 +882,5 @@ async fn the_console_in_a_real_browser(backend: Backend) {
     browser.go(&link).await;
     browser.click("#continue").await;
     browser.expect_text(".flash.error", "has been used").await;
-    browser
-        .command(reqwest::Method::DELETE, "", None)
-        .await;
+    browser.command(reqwest::Method::DELETE, "", None).await;
 }

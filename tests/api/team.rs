@@ -1081,8 +1081,20 @@ both_backends!(
 
 async fn the_openapi_document_matches_the_router(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (status, doc) = app.call(Method::GET, "/api/v1/openapi.json", &app.token, None).await;
+    // Readable without a token, like its rendered reference.
+    let (status, doc) = app.send(app.client.get(app.url("/api/v1/openapi.json"))).await;
     assert_eq!(status, 200);
+    let reference = app.client.get(app.url("/api/v1/reference")).send().await.unwrap();
+    assert_eq!(reference.status(), 200);
+    let reference = reference.text().await.unwrap();
+    for needle in [
+        "/api/v1/team/invite/",
+        "/api/v1/invitations/{token}/accept",
+        "invitation_expired",
+        "schema-Member",
+    ] {
+        assert!(reference.contains(needle), "{needle} missing from the reference");
+    }
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
@@ -1117,7 +1129,9 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
             operations += 1;
-            let concrete = path.replace("{member_id}", &MemberId::new().to_string());
+            let concrete = path
+                .replace("{member_id}", &MemberId::new().to_string())
+                .replace("{token}", "no-such-token");
             let method: Method = method.to_uppercase().parse().unwrap();
             let (_, body) = app.call(method.clone(), &concrete, &app.token, Some(json!({}))).await;
             assert_ne!(
@@ -1127,8 +1141,8 @@ async fn the_openapi_document_matches_the_router(backend: Backend) {
         }
     }
     // 36 of seeds 000-003, 10 of the events (feed, webhooks, deliveries, ingestion, export), 1 for
-    // agents' tokens.
-    assert_eq!(operations, 47, "every native operation is documented");
+    // agents' tokens, 2 for accepting an invitation.
+    assert_eq!(operations, 49, "every native operation is documented");
 }
 
 both_backends!(the_openapi_document_matches_the_router);

@@ -2,7 +2,7 @@
 
 mod events;
 mod groups;
-mod openapi;
+pub mod openapi;
 mod organizations;
 mod team;
 mod token;
@@ -26,7 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(groups::configure_groups)
             .configure(organizations::configure)
             .configure(events::configure)
-            .configure(openapi::configure)
             .default_service(web::to(no_such_endpoint)),
     );
 }

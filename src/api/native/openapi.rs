@@ -1,6 +1,6 @@
 //! The native API's OpenAPI document, generated from the handlers' and wire types' annotations.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -55,12 +55,15 @@ use utoipa::{Modify, OpenApi};
         super::events::redeliver,
         super::events::record_events,
         super::events::export_audit_log,
+        crate::api::invitations::invitation_page,
+        crate::api::invitations::accept_invitation,
     ),
     modifiers(&BearerAuth),
     tags((name = "team", description = "Members and invitations"), (name = "audit", description = "Audit logs"),
          (name = "token", description = "The calling token"), (name = "groups", description = "Groups that give roles"),
          (name = "organizations", description = "The calling person's organizations and their people (seed 002)"),
-         (name = "events", description = "Change events: the feed and webhooks"))
+         (name = "events", description = "Change events: the feed and webhooks"),
+         (name = "invitations", description = "Accepting an invitation (the token in the path is the credential; no bearer token)"))
 )]
 pub struct NativeApiDoc;
 
@@ -81,12 +84,17 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let document = NativeApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serialises");
-    cfg.service(web::resource("/openapi.json").get(move || {
-        let document = document.clone();
-        async move { HttpResponse::Ok().content_type("application/json").body(document) }
-    }));
+/// The document as JSON (built once).
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        NativeApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+    })
+}
+
+/// `GET /api/v1/openapi.json`: readable without a token (it describes, it does not reveal).
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
 }
