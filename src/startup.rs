@@ -64,7 +64,12 @@ impl Application {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             activity,
         };
-        api::observe::spawn_activity_writer(state.db.clone(), activity_rx, state.settings.activity_retention);
+        api::observe::spawn_activity_writer(
+            state.db.clone(),
+            state.metrics.clone(),
+            activity_rx,
+            state.settings.activity_retention,
+        );
         spawn_delivery_worker(&state, mailer);
         crate::webhooks::spawn_worker(state.db.clone(), webhook_settings(&state.settings));
         spawn_statistics_worker(&state.db);

@@ -36,11 +36,14 @@ impl RootSpanBuilder for RedactedRootSpan {
     }
 }
 
-/// `/invitations/<token>` → `/invitations/***` (also under `/api/v1`).
+/// Credentials in paths are blanked: `/invitations/<token>` → `/invitations/***` (also under
+/// `/api/v1`), and the console's sign-in links `/console/link/<secret>` → `/console/link/***`.
 pub fn redact_path(path: &str) -> String {
     let mut segments: Vec<&str> = path.split('/').collect();
     for i in 1..segments.len() {
-        if segments[i - 1] == "invitations" && !segments[i].is_empty() {
+        let credential =
+            segments[i - 1] == "invitations" || (i == 3 && segments[1] == "console" && segments[2] == "link");
+        if credential && !segments[i].is_empty() {
             segments[i] = "***";
         }
     }
@@ -57,5 +60,10 @@ mod tests {
             "/api/v1/invitations/***/accept"
         );
         assert_eq!(super::redact_path("/api/v1/team/"), "/api/v1/team/");
+        assert_eq!(
+            super::redact_path("/console/link/0193.secret-part"),
+            "/console/link/***"
+        );
+        assert_eq!(super::redact_path("/console/people/abc"), "/console/people/abc");
     }
 }

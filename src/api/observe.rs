@@ -25,7 +25,17 @@ pub async fn measure_requests(
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let door = door_of(req.path());
-    let method = req.method().clone();
+    // Known methods only: any other token a client sends must not become a new series.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let res = next.call(req).await?;
     if let Some(state) = state {
         let route = res.request().match_pattern();
@@ -34,7 +44,7 @@ pub async fn measure_requests(
         let metrics = &state.metrics;
         metrics
             .http_requests
-            .with_label_values(&[door, route, method.as_str(), status.as_str()])
+            .with_label_values(&[door, route, method, status.as_str()])
             .inc();
         metrics
             .http_duration
@@ -181,7 +191,12 @@ pub fn activity_channel() -> (ActivitySender, mpsc::Receiver<NewActivityRow>) {
 /// Writes queued activity rows in batches (one transaction each, so a busy SCIM door costs the
 /// database one write per batch, not one per request), and prunes old rows and ended console
 /// sessions once an hour.
-pub fn spawn_activity_writer(db: Database, mut rx: mpsc::Receiver<NewActivityRow>, retention: chrono::Duration) {
+pub fn spawn_activity_writer(
+    db: Database,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut rx: mpsc::Receiver<NewActivityRow>,
+    retention: chrono::Duration,
+) {
     tokio::spawn(async move {
         let mut last_prune: Option<Instant> = None;
         let mut batch = Vec::with_capacity(ACTIVITY_BATCH);
@@ -209,15 +224,28 @@ pub fn spawn_activity_writer(db: Database, mut rx: mpsc::Receiver<NewActivityRow
                 Ok(_) => {}
             }
             let rows = std::mem::replace(&mut batch, Vec::with_capacity(ACTIVITY_BATCH));
+            let count = rows.len() as u64;
             let db = db.clone();
-            let written =
-                tokio::task::spawn_blocking(move || db.write(|conn| storage::insert_activity(conn, &rows))).await;
+            // Rows of an organization deleted meanwhile are left out (they would fail their
+            // foreign key and take the batch with them); a failed batch is tried once more.
+            let written = tokio::task::spawn_blocking(move || {
+                let attempt = || db.write(|conn| storage::insert_activity(conn, &rows));
+                attempt().or_else(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    attempt()
+                })
+            })
+            .await;
             match written {
-                Ok(Ok(())) => {}
-                // An organization deleted meanwhile makes its rows fail their foreign key; the
-                // activity of a batch is worth less than the writer staying up.
-                Ok(Err(e)) => tracing::warn!(error = %e, "writing provisioning activity failed; batch dropped"),
-                Err(e) => tracing::error!(error = %e, "activity writer task failed"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    metrics.activity_dropped.inc_by(count);
+                    tracing::warn!(error = %e, rows = count, "writing provisioning activity failed; batch dropped")
+                }
+                Err(e) => {
+                    metrics.activity_dropped.inc_by(count);
+                    tracing::error!(error = %e, "activity writer task failed")
+                }
             }
         }
     });

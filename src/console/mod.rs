@@ -70,31 +70,42 @@ mod assets {
     }
 }
 
-/// Refuses a form posted from another origin (the CSRF token is the second lock; SameSite=Strict
+/// Refuses a form posted from another origin (the CSRF token is the second lock; the SameSite cookie
 /// the third).
 async fn same_origin_forms(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     if req.method() == actix_web::http::Method::POST {
-        let host = req.connection_info().host().to_owned();
-        let origin = req
+        let sent_from = req
             .headers()
             .get(header::ORIGIN)
             .or_else(|| req.headers().get(header::REFERER))
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if let Some(origin) = origin {
-            let origin_host = origin
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-                .unwrap_or_default();
-            if origin == "null" || !origin_host.eq_ignore_ascii_case(&host) {
+            .map(origin_of);
+        if let Some(sent_from) = sent_from {
+            // roster's own origins: the configured public URL (behind a proxy), and the one this
+            // request reached (a local run, where public_url is the listen address).
+            let info = req.connection_info();
+            let reached = format!("{}://{}", info.scheme(), info.host()).to_ascii_lowercase();
+            let public = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| origin_of(&s.settings.public_url()));
+            if sent_from != reached && Some(&sent_from) != public.as_ref() {
                 return Err(ConsoleError::Forbidden("this form was sent from another site".into()).into());
             }
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased (`null` stays `null`, and matches nothing).
+fn origin_of(url: &str) -> String {
+    let url = url.trim().to_ascii_lowercase();
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split(['/', '?', '#']).next().unwrap_or_default()),
+        None => url,
+    }
 }
 
 /// A failure, shown to the person as a page in plain words.
@@ -161,8 +172,10 @@ impl ResponseError for ConsoleError {
         if let ConsoleError::SignIn(why) = self {
             let mut response = HttpResponse::SeeOther();
             response.insert_header((header::LOCATION, "/console/sign-in"));
-            response.cookie(expired_cookie(SESSION_COOKIE));
+            // Only a session that ended is cleared: a request without one (a link followed from
+            // elsewhere) must not sign anybody out.
             if !why.is_empty() {
+                response.cookie(expired_cookie(SESSION_COOKIE));
                 response.cookie(flash_cookie(Flash::error(why.clone())));
             }
             return response.finish();
@@ -275,19 +288,21 @@ fn expired_cookie(name: &'static str) -> Cookie<'static> {
     let mut cookie = Cookie::build(name, "")
         .path("/console")
         .http_only(true)
-        .same_site(SameSite::Strict)
+        .same_site(SameSite::Lax)
         .finish();
     cookie.make_removal();
     cookie
 }
 
-/// The session cookie for a new sign-in; `Secure` when roster is reached over https.
+/// The session cookie for a new sign-in; `Secure` when roster is reached over https. `Lax`, so
+/// that a link into the console from an e-mail or a chat opens it signed in; no cross-site POST
+/// carries it, and every form also needs the session's CSRF token and this origin.
 pub(crate) fn session_cookie(value: String, max_age_seconds: i64, secure: bool) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value)
         .path("/console")
         .http_only(true)
         .secure(secure)
-        .same_site(SameSite::Strict)
+        .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::seconds(max_age_seconds))
         .finish()
 }

@@ -90,7 +90,7 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
         .flatten()
         .filter_map(|r| {
             Some(RoleValue {
-                value: text(r.get("value"))?,
+                value: role_value(&text(r.get("value"))?),
                 primary: r.get("primary").and_then(as_bool) == Some(true),
             })
         })
@@ -134,6 +134,20 @@ pub fn user_input(canonical: &Map<String, Value>) -> Result<UserInput, ScimError
         roles,
         extension_role,
     })
+}
+
+/// A `roles` value as meant. Entra ID without the `aadOptscim062020` flag sends an app role in a
+/// PATCH as a JSON object encoded in the string (`"{\"id\":…,\"value\":\"Admin\"}"`); its
+/// `value` is the role.
+fn role_value(raw: &str) -> String {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('{')
+        && let Ok(Value::Object(object)) = serde_json::from_str::<Value>(trimmed)
+        && let Some(Value::String(value)) = object.get("value")
+    {
+        return value.clone();
+    }
+    raw.to_owned()
 }
 
 /// One value of a User's `roles`.
@@ -357,6 +371,18 @@ mod tests {
         assert_eq!(a["name"]["formatted"], "Jo Doe");
         assert_eq!(a["phoneNumbers"][0]["value"], "555-0100", "kept as sent");
         assert!(a.contains_key(ENTERPRISE_USER_SCHEMA));
+    }
+
+    #[test]
+    fn entra_json_encoded_app_roles_are_read_for_their_value() {
+        let encoded = r#"{"id":"4a4d6f42-1c1b-4c8e-9f55-0c1d2e3f4a5b","value":"Admin","displayName":"Admin"}"#;
+        let u = input(json!({"userName": "a", "roles": [{"value": encoded, "primary": true}]})).unwrap();
+        assert_eq!(u.roles[0].value, "Admin");
+        let aliases = [("admin".to_owned(), Role::Administrator)];
+        assert_eq!(u.decide_role(&aliases).role, Some(Role::Administrator));
+        // A plain value with braces that is not JSON stays as sent.
+        let odd = input(json!({"userName": "a", "roles": [{"value": "{not json"}]})).unwrap();
+        assert_eq!(odd.roles[0].value, "{not json");
     }
 
     #[test]

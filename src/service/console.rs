@@ -23,6 +23,9 @@ pub const SIGN_IN_URL_PLACEHOLDER: &str = "{{sign_in_url}}";
 /// How long an e-mailed sign-in link works.
 pub const SIGN_IN_LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
+/// Shortest time between two sign-in e-mails to one administrator.
+const SIGN_IN_LINK_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
 /// Why a console request is not signed in; every case sends the browser back to the sign-in page.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -176,6 +179,10 @@ pub fn request_sign_in_links(db: &Database, email: &Email, context: &AuditContex
             }
             let organization_id: OrganizationId = stored("organizations.id", &organization.id)?;
             let member_id: MemberId = stored("members.id", &member.id)?;
+            // One e-mail a minute per administrator at most: the form answers anyone.
+            if storage::recent_sign_in_link(conn, organization_id, member_id, now - SIGN_IN_LINK_INTERVAL)? {
+                continue;
+            }
             let link_id = uuid::Uuid::now_v7().to_string();
             storage::insert_sign_in_link(
                 conn,

@@ -54,6 +54,32 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// A read with its audit row. On SQLite, whose one writer serialises every write transaction, the
+/// read runs in a read transaction beside other readers and its event is then written in a short
+/// write transaction of its own; on PostgreSQL both share one transaction. Either way the answer
+/// leaves only once its row is written: a failed audit write fails the read.
+pub(crate) fn audited_read<T>(
+    db: &crate::storage::Database,
+    context: &crate::domain::audit::AuditContext,
+    read: impl FnOnce(
+        &mut crate::storage::DbConnection,
+        chrono::NaiveDateTime,
+    ) -> ServiceResult<(T, crate::domain::audit::NewAuditEvent)>,
+) -> ServiceResult<T> {
+    let now = crate::domain::now();
+    if db.backend() == crate::storage::Backend::Postgres {
+        return db.write(|conn| {
+            let (value, event) = read(conn, now)?;
+            crate::storage::insert_audit_event(conn, context, &event, now)?;
+            Ok(value)
+        });
+    }
+    let (value, event) = db.read(|conn| read(conn, now))?;
+    // Stamped under the write lock, so that audit rows stay in commit order.
+    db.write(|conn| crate::storage::insert_audit_event(conn, context, &event, crate::domain::now()))?;
+    Ok(value)
+}
+
 /// Parses a stored column back into a domain type; a failure means the row is corrupt.
 pub(crate) fn stored<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, StorageError> {
     value

@@ -223,7 +223,9 @@ pub fn list_members(
     page: PageRequest,
     context: &AuditContext,
 ) -> ServiceResult<Page<Member>> {
-    db.write(|conn| list_members_in(conn, organization_id, query, page, context))
+    super::audited_read(db, context, |conn, now| {
+        read_members_page(conn, organization_id, query, page, now)
+    })
 }
 
 /// [`list_members`] inside a transaction the caller holds.
@@ -234,6 +236,20 @@ pub(crate) fn list_members_in(
     page: PageRequest,
     context: &AuditContext,
 ) -> ServiceResult<Page<Member>> {
+    let now = crate::domain::now();
+    let (page, event) = read_members_page(conn, organization_id, query, page, now)?;
+    storage::insert_audit_event(conn, context, &event, now)?;
+    Ok(page)
+}
+
+/// A page of members and the audit event that records reading it.
+fn read_members_page(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    query: &MemberQuery,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> ServiceResult<(Page<Member>, NewAuditEvent)> {
     let filter = MemberFilter {
         statuses: query.statuses.iter().map(|s| s.as_str().to_owned()).collect(),
         roles: query.roles.iter().map(|r| r.as_str().to_owned()).collect(),
@@ -247,20 +263,21 @@ pub(crate) fn list_members_in(
         kind: query.kind,
     };
     let (rows, total) = storage::list_members(conn, organization_id, &filter, page.offset(), page.page_size)?;
-    let now = crate::domain::now();
     let items = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
     let items = attach_invitations(conn, organization_id, items, now)?;
     let event = NewAuditEvent::new(organization_id, events::TEAM_LIST)
         .with("page", page.page)
         .with("page_size", page.page_size)
         .with("returned", items.len());
-    storage::insert_audit_event(conn, context, &event, now)?;
-    Ok(Page {
-        items,
-        total,
-        page: page.page,
-        page_size: page.page_size,
-    })
+    Ok((
+        Page {
+            items,
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        },
+        event,
+    ))
 }
 
 pub fn get_member(
@@ -269,13 +286,13 @@ pub fn get_member(
     id: MemberId,
     context: &AuditContext,
 ) -> ServiceResult<Member> {
-    db.write(|conn| {
-        let now = crate::domain::now();
+    super::audited_read(db, context, |conn, now| {
         let member = load_member(conn, organization_id, id)?;
         let member = attach_invitation(conn, member, now)?;
-        let event = NewAuditEvent::new(organization_id, events::MEMBER_GET).about(id);
-        storage::insert_audit_event(conn, context, &event, now)?;
-        Ok(member)
+        Ok((
+            member,
+            NewAuditEvent::new(organization_id, events::MEMBER_GET).about(id),
+        ))
     })
 }
 
@@ -767,7 +784,7 @@ pub fn member_audit_log(
     page: PageRequest,
     context: &AuditContext,
 ) -> ServiceResult<Page<AuditEvent>> {
-    db.write(|conn| {
+    super::audited_read(db, context, |conn, _now| {
         // The history outlives a cancelled invitation: removed members are found too.
         match storage::find_member(conn, organization_id, id) {
             Err(StorageError::NotFound) => return Err(ServiceError::NotFound("member")),
@@ -789,13 +806,15 @@ pub fn member_audit_log(
         let event = NewAuditEvent::new(organization_id, events::AUDIT_LOG_LIST)
             .with("member_id", id.to_string())
             .with("returned", items.len());
-        storage::insert_audit_event(conn, context, &event, crate::domain::now())?;
-        Ok(Page {
-            items,
-            total,
-            page: page.page,
-            page_size: page.page_size,
-        })
+        Ok((
+            Page {
+                items,
+                total,
+                page: page.page,
+                page_size: page.page_size,
+            },
+            event,
+        ))
     })
 }
 

@@ -215,15 +215,44 @@ pub struct ActivityRow {
 
 /// Writes a batch of recorded SCIM requests. Each row names its own organization; the recorder
 /// serves every organization, as the outbox worker does.
-pub fn insert_activity(conn: &mut DbConnection, rows: &[NewActivityRow]) -> StorageResult<()> {
+pub fn insert_activity(conn: &mut DbConnection, rows: &[NewActivityRow]) -> StorageResult<usize> {
+    use super::schema::organizations;
+    // Rows of organizations that no longer exist are skipped (their foreign key would fail the batch).
+    let mut named: Vec<&str> = rows.iter().map(|r| r.organization_id.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    let existing: Vec<String> = organizations::table
+        .filter(organizations::id.eq_any(named))
+        .select(organizations::id)
+        .load(conn)?;
+    let mut written = 0;
     // One prepared statement, reused for each row of the batch inside the caller's transaction
     // (multi-row VALUES is not available through the connection that serves both backends).
-    for row in rows {
+    for row in rows.iter().filter(|r| existing.contains(&r.organization_id)) {
         diesel::insert_into(provisioning_activity::table)
             .values(row)
             .execute(conn)?;
+        written += 1;
     }
-    Ok(())
+    Ok(written)
+}
+
+/// Whether the member was sent a sign-in link since `since` that is still unused.
+pub fn recent_sign_in_link(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    since: NaiveDateTime,
+) -> StorageResult<bool> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        console_sign_in_links::table
+            .filter(console_sign_in_links::organization_id.eq(organization_id.to_string()))
+            .filter(console_sign_in_links::member_id.eq(member_id.to_string()))
+            .filter(console_sign_in_links::created_at.ge(since))
+            .filter(console_sign_in_links::used_at.is_null()),
+    ))
+    .get_result(conn)?)
 }
 
 /// A page of the organization's activity, newest first, before the row `before` (a keyset cursor).
@@ -240,8 +269,11 @@ pub fn list_activity(
         .order((provisioning_activity::at.desc(), provisioning_activity::id.desc()))
         .limit(limit)
         .into_boxed();
-    if let Some(s) = succeeded {
-        query = query.filter(provisioning_activity::succeeded.eq(s));
+    // Written as literals, so that failures are read through their partial index.
+    match succeeded {
+        Some(true) => query = query.filter(provisioning_activity::succeeded),
+        Some(false) => query = query.filter(diesel::dsl::not(provisioning_activity::succeeded)),
+        None => {}
     }
     if let Some(before) = before {
         // Rows are written in time order per instance, so id order follows time closely enough
@@ -299,14 +331,19 @@ pub fn activity_per_hour(
 }
 
 /// Drops activity older than `before`, at most `limit` rows per call so that a large backlog
-/// never holds the write lock for long.
+/// never holds the write lock for long. It walks the primary key, oldest first: ids are given in
+/// write order, which follows time (batches of several instances interleave by seconds at most).
 pub fn prune_activity(conn: &mut DbConnection, before: NaiveDateTime, limit: i64) -> StorageResult<usize> {
-    let old: Vec<i64> = provisioning_activity::table
-        .filter(provisioning_activity::at.lt(before))
-        .select(provisioning_activity::id)
-        .order(provisioning_activity::at)
+    let oldest: Vec<(i64, NaiveDateTime)> = provisioning_activity::table
+        .select((provisioning_activity::id, provisioning_activity::at))
+        .order(provisioning_activity::id)
         .limit(limit)
         .load(conn)?;
+    let old: Vec<i64> = oldest
+        .iter()
+        .take_while(|(_, at)| *at < before)
+        .map(|(id, _)| *id)
+        .collect();
     if old.is_empty() {
         return Ok(0);
     }

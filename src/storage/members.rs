@@ -358,7 +358,18 @@ pub fn update_member(
     if updated == 0 {
         return Err(super::StorageError::NotFound);
     }
-    find_member(conn, organization_id, id)
+    let row = find_member(conn, organization_id, id)?;
+    // A member who is no longer an active administrator loses their console sessions in the same
+    // transaction, whichever door changed them, so that restoring them later revives none.
+    if changes.status.is_some() || changes.role.is_some() || changes.removed_at.is_some() {
+        let administrator = row.role.parse::<crate::domain::Role>().is_ok_and(|r| r.is_admin());
+        let eligible =
+            row.status == crate::domain::MemberStatus::Active.as_str() && administrator && row.removed_at.is_none();
+        if !eligible {
+            super::delete_member_console_sessions(conn, organization_id, id)?;
+        }
+    }
+    Ok(row)
 }
 
 /// Active administrators of the organization other than `except`.

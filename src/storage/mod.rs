@@ -33,7 +33,7 @@ pub use console::{
     ActivityRow, ConsoleSessionRow, HourlyCount, NewActivityRow, SignInLinkRow, activity_per_hour, count_sign_in_mails,
     delete_console_session, delete_member_console_sessions, find_console_session, find_sign_in_link, insert_activity,
     insert_console_session, insert_sign_in_link, list_activity, outbox_backlog, prune_activity, prune_console,
-    set_sign_in_link_token, use_sign_in_link,
+    recent_sign_in_link, set_sign_in_link_token, use_sign_in_link,
 };
 pub use error::StorageError;
 pub use groups::{

@@ -166,7 +166,7 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
         assert!(flash.starts_with("error:"), "{flash}");
     }
 
-    // A good one: the cookie is HttpOnly, SameSite=Strict and scoped to the console.
+    // A good one: the cookie is HttpOnly, SameSite=Lax and scoped to the console.
     let admin_token = create_token(&app.db, &app.signer, app.org, &Scope::ALL);
     let response = app
         .client
@@ -176,7 +176,7 @@ async fn sessions_start_end_and_refuse_forged_forms(backend: Backend) {
         .await
         .unwrap();
     let (session, header) = set_cookie(&response, "roster_console").unwrap();
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/console", "Max-Age="] {
         assert!(header.contains(flag), "{flag} missing from {header}");
     }
     assert!(!header.contains("Secure"), "http public_url: no Secure flag");
@@ -322,8 +322,8 @@ async fn sign_in_links_work_once_for_active_administrators(backend: Backend) {
     assert_eq!(again.headers()["location"], "/console/sign-in");
     assert!(set_cookie(&again, "roster_console").is_none());
 
-    // Suspending the administrator ends the session (through the API: one domain). Another
-    // administrator first, since the last one cannot be suspended.
+    // Suspending the administrator ends the session (through the API: one domain), and bringing
+    // them back does not revive it. Another administrator first: the last one cannot be suspended.
     app.registered_member("bob@example.com", "ADMINISTRATOR", &mut seen)
         .await;
     let other_admin = create_token(&app.db, &app.signer, app.org, &Scope::ALL);
@@ -336,6 +336,16 @@ async fn sign_in_links_work_once_for_active_administrators(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(suspended.status(), StatusCode::OK);
+    // Brought back before the session was used again: the suspension ended it for good.
+    let activated = app
+        .client
+        .post(app.url(&format!("/api/v1/team/{ada}/activate/")))
+        .bearer_auth(&other_admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), StatusCode::OK);
     let ended = app.console_get(&session, "/console/").await;
     assert_eq!(ended.headers()["location"], "/console/sign-in");
     let audit: Value = app
@@ -372,6 +382,26 @@ async fn within_seconds<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) ->
 
 async fn scim_requests_show_in_the_activity_log(backend: Backend) {
     let app = spawn_app(backend).await;
+    // A row from a month ago, written before today's.
+    let old_row = roster::storage::NewActivityRow {
+        organization_id: app.org.to_string(),
+        at: roster::domain::now() - chrono::Duration::days(30),
+        client: "Okta".into(),
+        method: "GET".into(),
+        path: "/scim/v2/Users".into(),
+        operation: "list".into(),
+        resource_type: Some("User".into()),
+        resource_id: None,
+        status: 200,
+        succeeded: true,
+        scim_type: None,
+        detail: None,
+        duration_ms: 1,
+    };
+    assert_eq!(
+        roster::storage::insert_activity(&mut app.db.get().unwrap(), &[old_row]).unwrap(),
+        1
+    );
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "grace@example.com",
         "name": {"givenName": "Grace", "familyName": "Hopper"}, "emails": [{"value": "grace@example.com", "primary": true}]});
     for expected in [StatusCode::CREATED, StatusCode::CONFLICT] {
@@ -426,11 +456,24 @@ async fn scim_requests_show_in_the_activity_log(backend: Backend) {
     let rows = roster::service::console::list_activity(&app.db, app.org, None, None, 10)
         .unwrap()
         .0;
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3, "today's two and last month's");
     let created = rows.iter().find(|r| r.status == 201).unwrap();
     assert!(
         created.resource_id.as_deref().is_some_and(|id| id.len() == 36),
         "the new User's id: {created:?}"
+    );
+    // The row older than the retention goes; the new ones stay.
+    let cutoff = roster::domain::now() - chrono::Duration::days(14);
+    assert_eq!(
+        roster::storage::prune_activity(&mut app.db.get().unwrap(), cutoff, 5000).unwrap(),
+        1
+    );
+    assert_eq!(
+        roster::service::console::list_activity(&app.db, app.org, None, None, 10)
+            .unwrap()
+            .0
+            .len(),
+        2
     );
     let per_hour = roster::service::console::activity_per_hour(&app.db, app.org, 72).unwrap();
     assert_eq!(per_hour.len(), 72);
@@ -539,7 +582,12 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Chromium outlives a killed ChromeDriver unless its whole process group goes (a failed test
+    /// never reaches the session's DELETE).
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -563,8 +611,11 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        use std::os::unix::process::CommandExt;
         let child = std::process::Command::new(driver)
             .arg(format!("--port={port}"))
+            // Its own process group, with the browsers it starts, so that all of them can be ended.
+            .process_group(0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
