@@ -183,6 +183,9 @@ pub type ActivitySender = mpsc::Sender<NewActivityRow>;
 const ACTIVITY_QUEUE: usize = 10_000;
 /// Rows written per transaction at most.
 const ACTIVITY_BATCH: usize = 1_000;
+/// How long the writer gathers rows before it writes them (the log is this much behind at most,
+/// besides the write itself).
+const ACTIVITY_GATHER: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub fn activity_channel() -> (ActivitySender, mpsc::Receiver<NewActivityRow>) {
     mpsc::channel(ACTIVITY_QUEUE)
@@ -222,6 +225,16 @@ pub fn spawn_activity_writer(
                 Err(_) => continue,
                 Ok(0) => return,
                 Ok(_) => {}
+            }
+            // Gather for a moment more: each commit rewrites the index pages it touched, so a
+            // few large transactions a second cost far less than one per request or two.
+            let gathering = Instant::now() + ACTIVITY_GATHER;
+            while batch.len() < ACTIVITY_BATCH {
+                let room = ACTIVITY_BATCH - batch.len();
+                match tokio::time::timeout_at(gathering.into(), rx.recv_many(&mut batch, room)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
             }
             let rows = std::mem::replace(&mut batch, Vec::with_capacity(ACTIVITY_BATCH));
             let count = rows.len() as u64;
