@@ -227,13 +227,15 @@ pub fn spawn_activity_writer(
                 Ok(_) => {}
             }
             // Gather for a moment more: each commit rewrites the index pages it touched, so a
-            // few large transactions a second cost far less than one per request or two.
-            let gathering = Instant::now() + ACTIVITY_GATHER;
-            while batch.len() < ACTIVITY_BATCH {
-                let room = ACTIVITY_BATCH - batch.len();
-                match tokio::time::timeout_at(gathering.into(), rx.recv_many(&mut batch, room)).await {
-                    Ok(n) if n > 0 => {}
-                    _ => break,
+            // few large transactions a second cost far less than one per request or two. The
+            // writer sleeps through it rather than waking for every row, then takes what came.
+            if batch.len() < ACTIVITY_BATCH {
+                tokio::time::sleep(ACTIVITY_GATHER).await;
+                while batch.len() < ACTIVITY_BATCH {
+                    match rx.try_recv() {
+                        Ok(row) => batch.push(row),
+                        Err(_) => break,
+                    }
                 }
             }
             let rows = std::mem::replace(&mut batch, Vec::with_capacity(ACTIVITY_BATCH));
