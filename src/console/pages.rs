@@ -736,6 +736,8 @@ struct ActivityPage {
     failed: i64,
     older: Option<String>,
     retention_days: i64,
+    /// The chart's numbers as text: the hours that saw requests (hour, succeeded, failed).
+    busy_hours: Vec<(String, i64, i64)>,
 }
 
 const ACTIVITY_HOURS: i64 = 72;
@@ -771,6 +773,11 @@ async fn activity(
         ),
         succeeded: ok,
         failed,
+        busy_hours: hourly
+            .iter()
+            .filter(|(_, ok, failed)| ok + failed > 0)
+            .map(|(hour, ok, failed)| (hour.format("%Y-%m-%d %H:00 UTC").to_string(), *ok, *failed))
+            .collect(),
         rows: rows
             .into_iter()
             .map(|a| ActivityView {

@@ -453,6 +453,8 @@ async fn scim_requests_show_in_the_activity_log(backend: Backend) {
         .await
         .unwrap();
     assert!(all.contains("201 succeeded") && all.contains("409 failed"));
+    // The chart's numbers are on the page as text too: this hour, one success and one failure.
+    assert!(all.contains("<td>1</td><td>1</td>"), "the hourly table");
     let rows = roster::service::console::list_activity(&app.db, app.org, None, None, 10)
         .unwrap()
         .0;
