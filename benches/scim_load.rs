@@ -102,7 +102,13 @@ impl Server {
     }
 
     fn stop(mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        // SIGTERM through the system call, so the server shuts down as an operator's would.
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the positive pid of our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
         let _ = self.child.wait();
     }
 }

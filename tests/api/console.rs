@@ -585,11 +585,18 @@ struct Driver {
 
 impl Drop for Driver {
     /// Chromium outlives a killed ChromeDriver unless its whole process group goes (a failed test
-    /// never reaches the session's DELETE).
+    /// never reaches the session's DELETE). The signal goes through the system call, never the
+    /// `kill` program: procps-ng 4.0.2 reads `kill -KILL -1234` as a signal to pid -1, which is
+    /// every process the user may signal.
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        let group = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
+        if group > 1 {
+            // SAFETY: kill(2) takes plain integers; a negative pid names exactly the process group
+            // this driver was started in (`process_group(0)` made its pid the group id).
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
