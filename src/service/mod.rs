@@ -54,10 +54,10 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// A read with its audit row. On SQLite, whose one writer serialises every write transaction, the
-/// read runs in a read transaction beside other readers and its event is then written in a short
-/// write transaction of its own; on PostgreSQL both share one transaction. Either way the answer
-/// leaves only once its row is written: a failed audit write fails the read.
+/// A read with its audit row. The read runs in a read transaction beside other readers; its row is
+/// then written in a transaction shared with the rows of the reads that arrive at the same time
+/// (`Database::append_read_audit`), so reads do not queue one by one for the writer. The answer
+/// leaves only once its row is committed: a failed audit write fails the read.
 pub(crate) fn audited_read<T>(
     db: &crate::storage::Database,
     context: &crate::domain::audit::AuditContext,
@@ -67,16 +67,8 @@ pub(crate) fn audited_read<T>(
     ) -> ServiceResult<(T, crate::domain::audit::NewAuditEvent)>,
 ) -> ServiceResult<T> {
     let now = crate::domain::now();
-    if db.backend() == crate::storage::Backend::Postgres {
-        return db.write(|conn| {
-            let (value, event) = read(conn, now)?;
-            crate::storage::insert_audit_event(conn, context, &event, now)?;
-            Ok(value)
-        });
-    }
     let (value, event) = db.read(|conn| read(conn, now))?;
-    // Stamped under the write lock, so that audit rows stay in commit order.
-    db.write(|conn| crate::storage::insert_audit_event(conn, context, &event, crate::domain::now()))?;
+    db.append_read_audit(context, event)?;
     Ok(value)
 }
 

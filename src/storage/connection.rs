@@ -99,6 +99,7 @@ impl DatabaseUrl {
                         StorageError::InvalidUrl(format!("cannot create the directory {}: {e}", parent.display()))
                     })?;
                 }
+                configure_sqlite_library();
                 let mut conn = SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 // busy_timeout first: switching to WAL takes a lock another connection may hold.
                 conn.batch_execute(
@@ -110,6 +111,24 @@ impl DatabaseUrl {
             }
         }
     }
+}
+
+/// Process-wide SQLite settings, applied once before the library's first use. A pooled connection
+/// is only ever used by one thread at a time, so the per-connection mutexes of SQLite's default
+/// "serialized" mode protect nothing here, and its memory statistics take a global mutex on every
+/// allocation; under load both showed up as lock traffic in profiles. If the library was already
+/// initialised (another SQLite user in this process went first), SQLite refuses the calls and keeps
+/// its safe defaults.
+fn configure_sqlite_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config takes these options with the documented argument types (none for
+        // MULTITHREAD, one int for MEMSTATUS) and is called before any connection is opened by us.
+        unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD);
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+        }
+    });
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -204,6 +223,8 @@ pub struct Database {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// Checkouts that gave up waiting for a connection (the metrics show it).
     wait_timeouts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The audit rows of reads, written in shared transactions.
+    read_audit: std::sync::Arc<super::group_commit::AuditGroupCommit>,
 }
 
 /// The pool as the metrics see it.
@@ -228,6 +249,7 @@ impl Database {
             url: url.clone(),
             sqlite_writer: Default::default(),
             wait_timeouts: Default::default(),
+            read_audit: Default::default(),
         })
     }
 
@@ -253,6 +275,16 @@ impl Database {
             idle: state.idle_connections,
             wait_timeouts: self.wait_timeouts.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Writes the audit row of a read, in a transaction shared with the audit rows of the reads that
+    /// arrive at the same time; returns once the row is committed (see `storage::group_commit`).
+    pub fn append_read_audit(
+        &self,
+        context: &crate::domain::audit::AuditContext,
+        event: crate::domain::audit::NewAuditEvent,
+    ) -> Result<(), StorageError> {
+        self.read_audit.append(self, context, event)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot for multi-query reads).

@@ -23,6 +23,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("database error")]
     Query(#[source] DieselError),
+    /// A write shared with other callers failed (see `storage::group_commit`); the text is the
+    /// failure's chain, as the caller that wrote the batch saw it.
+    #[error("{0}")]
+    Shared(String),
 }
 
 impl From<DieselError> for StorageError {

@@ -10,6 +10,7 @@ mod connection;
 mod console;
 mod error;
 pub mod events;
+mod group_commit;
 mod groups;
 mod invitations;
 mod maintenance;
