@@ -17,7 +17,12 @@ enum Bind {
     Int(i64),
 }
 
-/// SQL text and its bound values, with the backend's placeholder style.
+/// Where a bound value goes in [`Sql`]'s text; the backend's placeholder (`?`, `$n`) is written
+/// when the statement is serialised. Never in SQL we write, and never taken from a request (values
+/// are bound, not spliced).
+const SLOT: char = '\u{0}';
+
+/// SQL text and its bound values.
 pub(crate) struct Sql {
     postgres: bool,
     text: String,
@@ -34,18 +39,14 @@ impl Sql {
     }
 
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
+        debug_assert!(!s.contains(SLOT));
         self.text.push_str(s);
         self
     }
 
     fn bind(&mut self, b: Bind) -> &mut Self {
         self.binds.push(b);
-        if self.postgres {
-            let n = self.binds.len();
-            self.text.push_str(&format!("${n}"));
-        } else {
-            self.text.push('?');
-        }
+        self.text.push(SLOT);
         self
     }
 
@@ -84,34 +85,101 @@ impl Sql {
     }
 
     pub(crate) fn execute(self, conn: &mut DbConnection) -> diesel::QueryResult<usize> {
-        let mut query = diesel::sql_query(self.text).into_boxed::<MultiBackend>();
-        for b in self.binds {
-            query = match b {
-                Bind::Text(s) => query.bind::<Text, _>(s),
-                Bind::OptionalText(s) => query.bind::<diesel::sql_types::Nullable<Text>, _>(s),
-                Bind::Time(t) => query.bind::<Timestamp, _>(t),
-                Bind::Int(n) => query.bind::<BigInt, _>(n),
-            };
-        }
-        query.execute(conn)
+        Statement::from(self).execute(conn)
     }
 
     pub(crate) fn load<T>(self, conn: &mut DbConnection) -> diesel::QueryResult<Vec<T>>
     where
         T: diesel::deserialize::QueryableByName<MultiBackend> + 'static,
     {
-        let mut query = diesel::sql_query(self.text).into_boxed::<MultiBackend>();
-        for b in self.binds {
-            query = match b {
-                Bind::Text(s) => query.bind::<Text, _>(s),
-                Bind::OptionalText(s) => query.bind::<diesel::sql_types::Nullable<Text>, _>(s),
-                Bind::Time(t) => query.bind::<Timestamp, _>(t),
-                Bind::Int(n) => query.bind::<BigInt, _>(n),
-            };
-        }
-        query.load(conn)
+        Statement::from(self).load(conn)
     }
 }
+
+/// A built [`Sql`], ready to run. Unlike diesel's `sql_query`, it lets the connection keep the
+/// statement prepared (SQLite skips its parser, PostgreSQL its parse and plan), for the first
+/// [`PREPARED_SHAPES`] distinct texts this process builds. The texts are a function of the code path
+/// and of a filter's shape, so a client that sends endless new filter shapes cannot grow the
+/// connections' statement caches without bound: later shapes run unprepared, as all did before.
+struct Statement {
+    text: String,
+    binds: Vec<Bind>,
+    prepared: bool,
+}
+
+/// How many distinct statement texts connections may keep prepared.
+const PREPARED_SHAPES: usize = 512;
+
+impl From<Sql> for Statement {
+    fn from(sql: Sql) -> Self {
+        let prepared = admit_shape(&sql.text);
+        Statement {
+            text: sql.text,
+            binds: sql.binds,
+            prepared,
+        }
+    }
+}
+
+/// Whether `text` is, or may become, one of the prepared shapes.
+fn admit_shape(text: &str) -> bool {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::{OnceLock, RwLock};
+    static SHAPES: OnceLock<(RandomState, RwLock<HashSet<u64>>)> = OnceLock::new();
+    let (hasher, shapes) = SHAPES.get_or_init(Default::default);
+    let key = hasher.hash_one(text);
+    if shapes.read().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+        return true;
+    }
+    let mut shapes = shapes.write().unwrap_or_else(|p| p.into_inner());
+    if shapes.len() < PREPARED_SHAPES {
+        shapes.insert(key);
+        return true;
+    }
+    shapes.contains(&key)
+}
+
+impl diesel::query_builder::QueryFragment<MultiBackend> for Statement {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>,
+    ) -> diesel::QueryResult<()> {
+        if !self.prepared {
+            out.unsafe_to_cache_prepared();
+        }
+        let mut binds = self.binds.iter();
+        for (i, piece) in self.text.split(SLOT).enumerate() {
+            if i > 0 {
+                match binds.next() {
+                    Some(Bind::Text(s)) => out.push_bind_param::<Text, _>(s)?,
+                    Some(Bind::OptionalText(s)) => out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(s)?,
+                    Some(Bind::Time(t)) => out.push_bind_param::<Timestamp, _>(t)?,
+                    Some(Bind::Int(n)) => out.push_bind_param::<BigInt, _>(n)?,
+                    None => {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            "a slot without a value".into(),
+                        ));
+                    }
+                }
+            }
+            out.push_sql(piece);
+        }
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for Statement {
+    type QueryId = ();
+    // The cache is keyed by the SQL text (and bind types), which is what makes a shape a shape.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Statement {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl RunQueryDsl<DbConnection> for Statement {}
 
 #[derive(diesel::QueryableByName)]
 pub(crate) struct CountRow {
