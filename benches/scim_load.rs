@@ -5,6 +5,7 @@
 //!     ROSTER_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench scim_load
 //!     ROSTER_BENCH_MILLION=1 …                           # also W2 at 1,000,000 users
 //!     ROSTER_BENCH_WEBHOOK=1 …                           # with an active webhook subscription
+//!     ROSTER_BENCH_PROFILE=/tmp/prof …                   # perf record on the server per workload
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
 //! existing user; W4 GET /Users?startIndex=random&count=100; N1 and N2 the native door's point read
@@ -137,12 +138,58 @@ impl Stats {
     }
 }
 
+/// The server under load and its backend's name, for [`Profile`].
+static SERVER: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
+
+/// `ROSTER_BENCH_PROFILE=DIR`: `perf record` on the server through one workload, into
+/// `DIR/<backend>-<workload>.data` (read it with `perf report -i …`). Costs throughput: figures from
+/// a profiled run are not figures.
+struct Profile(Option<Child>);
+
+impl Profile {
+    fn start(label: &str) -> Profile {
+        let Ok(dir) = std::env::var("ROSTER_BENCH_PROFILE") else {
+            return Profile(None);
+        };
+        let Some((pid, backend)) = SERVER.lock().unwrap().clone() else {
+            return Profile(None);
+        };
+        std::fs::create_dir_all(&dir).expect("create the profile directory");
+        let out = format!("{dir}/{}-{label}.data", backend.to_lowercase());
+        let child = Command::new("perf")
+            .args(["record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-o", &out])
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf is installed (ROSTER_BENCH_PROFILE is set)");
+        // perf needs a moment to attach before the load starts.
+        std::thread::sleep(Duration::from_millis(300));
+        Profile(Some(child))
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: kill(2) on the positive pid of our own child; SIGINT makes perf write its file.
+                unsafe {
+                    libc::kill(pid, libc::SIGINT);
+                }
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Runs `make` requests from 16 clients, either `total` of them or for `duration`.
-async fn load<F, Fut>(total: Option<usize>, duration: Option<Duration>, make: F) -> Stats
+async fn load<F, Fut>(label: &str, total: Option<usize>, duration: Option<Duration>, make: F) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    let _profile = Profile::start(label);
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -205,6 +252,7 @@ fn print_table(backend: &str, rows: &[Row]) {
 
 async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usize, seconds: u64, million: bool) {
     let server = start(url, dir, None);
+    *SERVER.lock().unwrap() = Some((server.child.id(), backend.to_owned()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()
@@ -281,7 +329,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); users]));
     let stats = {
         let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-        load(Some(users), None, move |i| {
+        load("W1", Some(users), None, move |i| {
             let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
             async move {
                 let body = json!({
@@ -328,7 +376,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     // W6: GET by id.
     let stats = {
         let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-        load(None, Some(window), move |_| {
+        load("W6", None, Some(window), move |_| {
             let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
             async move {
                 let id = &ids[rand::rng().random_range(0..ids.len())];
@@ -350,7 +398,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
 
     // W2: filter by userName.
     let w2 = |client: reqwest::Client, base: Arc<String>, auth: Arc<String>, count: usize, run_id: u32| async move {
-        load(None, Some(window), move |_| {
+        load("W2", None, Some(window), move |_| {
             let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
             async move {
                 let i = rand::rng().random_range(0..count);
@@ -374,7 +422,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     // W4: index paging.
     let stats = {
         let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
-        load(None, Some(window), move |_| {
+        load("W4", None, Some(window), move |_| {
             let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
             async move {
                 let start = rand::rng().random_range(1..=users.saturating_sub(100).max(1));
@@ -409,7 +457,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     let root = Arc::new(server.base.clone());
     let stats = {
         let (client, root, auth, ids) = (client.clone(), root.clone(), native_auth.clone(), ids.clone());
-        load(None, Some(window), move |_| {
+        load("N1", None, Some(window), move |_| {
             let (client, root, auth, ids) = (client.clone(), root.clone(), auth.clone(), ids.clone());
             async move {
                 let id = &ids[rand::rng().random_range(0..ids.len())];
@@ -430,7 +478,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     });
     let stats = {
         let (client, root, auth) = (client.clone(), root.clone(), native_auth.clone());
-        load(None, Some(window), move |_| {
+        load("N2", None, Some(window), move |_| {
             let (client, root, auth) = (client.clone(), root.clone(), auth.clone());
             async move {
                 let page = rand::rng().random_range(1..=(users / 100).max(1));
@@ -512,7 +560,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     // W5b: the group without members.
     let stats = {
         let (client, base, auth, group_id) = (client.clone(), base.clone(), auth.clone(), Arc::new(group_id.clone()));
-        load(None, Some(window), move |_| {
+        load("W5b", None, Some(window), move |_| {
             let (client, base, auth, group_id) = (client.clone(), base.clone(), auth.clone(), group_id.clone());
             async move {
                 client
@@ -534,7 +582,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     // W3: deactivate every user.
     let stats = {
         let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-        load(Some(users), None, move |i| {
+        load("W3", Some(users), None, move |i| {
             let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
             async move {
                 let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
@@ -564,6 +612,15 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
             ..Stats::default()
         },
         note: format!("{rss:.1} MiB"),
+    });
+    let (bytes, largest) = disk_use(url);
+    rows.push(Row {
+        name: "disk per provisioned user".into(),
+        stats: Stats {
+            seconds: 1.0,
+            ..Stats::default()
+        },
+        note: format!("{:.0} B; largest: {largest}", bytes as f64 / users as f64),
     });
 
     if million {
@@ -653,6 +710,46 @@ fn seed(url: &str, org: &str, n: usize) -> usize {
     }
     eprintln!("seeded {n} members in {:.1} s", started.elapsed().as_secs_f64());
     n
+}
+
+/// The database's size once the server has stopped (SQLite: the file after a checkpoint;
+/// PostgreSQL: tables, indexes and TOAST), and its five largest tables and indexes.
+fn disk_use(url: &str) -> (u64, String) {
+    #[derive(diesel::QueryableByName)]
+    struct Part {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bytes: i64,
+    }
+    let db = roster::storage::DatabaseUrl::parse(url).unwrap();
+    let (total, parts): (u64, Vec<Part>) = match db.connect().unwrap() {
+        roster::storage::DbConnection::Sqlite(mut c) => {
+            c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+            let path = db.sqlite_path().unwrap();
+            let total = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let q =
+                "SELECT name, CAST(SUM(pgsize) AS BIGINT) AS bytes FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 5";
+            (
+                total,
+                diesel::RunQueryDsl::load(diesel::sql_query(q), &mut c).unwrap_or_default(),
+            )
+        }
+        roster::storage::DbConnection::Postgres(mut c) => {
+            let q = "SELECT c.relname::text AS name, pg_total_relation_size(c.oid)::bigint AS bytes FROM pg_class c \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC";
+            let parts: Vec<Part> = diesel::RunQueryDsl::load(diesel::sql_query(q), &mut c).unwrap();
+            let total = parts.iter().map(|p| p.bytes as u64).sum();
+            (total, parts.into_iter().take(5).collect())
+        }
+    };
+    let largest = parts
+        .iter()
+        .map(|p| format!("{} {:.1} MB", p.name, p.bytes as f64 / 1e6))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (total, largest)
 }
 
 /// The plan of the W2 lookup, as the server issues it (the key alone; visibility is read from the row).

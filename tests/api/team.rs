@@ -561,6 +561,34 @@ async fn audit_logs_by_time_range(backend: Backend) {
     assert!(all.iter().any(|e| e.event_name == "audit_log.list"));
 }
 
+/// Reads at once, each audited: every answer comes back only with its own audit row committed,
+/// although the rows share transactions (see `storage::group_commit`).
+async fn concurrent_reads_each_keep_their_audit_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(app.invited(&format!("read{i}@example.com"), "VIEWER").await);
+    }
+    let reads = (0..48).map(|i| {
+        let request = app
+            .get(&format!("/api/v1/team/{}/", ids[i % ids.len()]))
+            .header("user-agent", format!("reader-{i}"));
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(reads).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let mut agents: Vec<String> = ids
+        .iter()
+        .flat_map(|id| app.events(app.org, *id))
+        .filter(|e| e.event_name == "team_member.get")
+        .filter_map(|e| e.user_agent)
+        .collect();
+    agents.sort();
+    let mut expected: Vec<String> = (0..48).map(|i| format!("reader-{i}")).collect();
+    expected.sort();
+    assert_eq!(agents, expected);
+}
+
 async fn permission_matrix(backend: Backend) {
     let app = spawn_app(backend).await;
     let target = app.invited("target@example.com", "VIEWER").await;
@@ -1074,6 +1102,7 @@ both_backends!(
     change_role_and_or_reactivate,
     deactivate_then_confirm_and_check_last_login,
     audit_logs_by_time_range,
+    concurrent_reads_each_keep_their_audit_row,
     permission_matrix,
     the_last_administrator_stays,
     another_organizations_members_are_not_found,
