@@ -32,6 +32,15 @@ pub struct AppState {
     pub activity: observe::ActivitySender,
 }
 
+impl AppState {
+    /// How invitations are made, from the settings; the same for every door.
+    pub fn invitation_policy(&self) -> crate::service::team::InvitationPolicy {
+        crate::service::team::InvitationPolicy {
+            ttl: chrono::Duration::hours(self.settings.invitation_ttl_hours),
+        }
+    }
+}
+
 /// Runs `f` on the blocking thread pool inside the current tracing span, so that what it logs
 /// carries the request's `request_id` like everything else the request logs. Every handler's
 /// database work goes through here.

@@ -199,6 +199,12 @@ impl ResponseError for ConsoleError {
 
 /// A rendered page with the console's headers: never cached, never framed, nothing loaded from
 /// elsewhere.
+/// A form whose only field is its CSRF token (sign-out, revocations).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
+}
+
 pub(crate) fn html(status: StatusCode, template: &impl Template) -> HttpResponse {
     match template.render() {
         Ok(body) => secure_headers(HttpResponse::build(status)).body(body),

@@ -8,14 +8,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::views::{Choice, Layout, MemberView, role_choices, status_choices, when, when_opt};
-use super::{ConsoleError, Flash, Signed, blocking, charts, html, see_other, with_flash_cleared};
+use super::{ConsoleError, CsrfForm, Flash, Signed, blocking, charts, html, see_other, with_flash_cleared};
 use crate::api::AppState;
 use crate::api::native::wire::{parse_list, parse_sort, parse_time};
 use crate::domain::query::{Condition, ListQuery, PageStart};
 use crate::domain::team::Lifecycle;
 use crate::domain::{Email, GroupId, MemberId, MemberKind, MemberStatus, Permission, Role, Scope, TokenId};
 use crate::service::organizations::Caller;
-use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUpdate, PageRequest, TimeRange};
+use crate::service::team::{self, Invite, MemberQuery, MemberUpdate, PageRequest, TimeRange};
 use crate::service::{console, groups, organizations, tokens};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -211,12 +211,6 @@ async fn people(
     Ok(render(&signed, &view))
 }
 
-fn invitation_policy(state: &AppState) -> InvitationPolicy {
-    InvitationPolicy {
-        ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
-    }
-}
-
 #[derive(Deserialize)]
 struct InviteForm {
     csrf: String,
@@ -246,7 +240,7 @@ async fn invite(
         phone_number: None,
         role,
     };
-    let policy = invitation_policy(&state);
+    let policy = state.invitation_policy();
     let (db, org, actor, context) = (
         state.db.clone(),
         signed.identity.organization_id,
@@ -418,7 +412,7 @@ async fn member_action(
     let (raw_id, action) = path.into_inner();
     let id = member_id(&raw_id)?;
     let form = form.into_inner();
-    let policy = invitation_policy(&state);
+    let policy = state.invitation_policy();
     let (db, org, actor, context) = (
         state.db.clone(),
         signed.identity.organization_id,
@@ -679,11 +673,6 @@ async fn create_scim_token(
         Ok(issued) => connect_page(&state, &signed, Some(issued.token)).await,
         Err(e) => Ok(see_other("/console/connect", Some(rule_error(e)?))),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn revoke_scim_token(

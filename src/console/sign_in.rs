@@ -7,7 +7,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    ConsoleError, Flash, Signed, blocking, html, secure_cookies, see_other, session_cookie, with_flash_cleared,
+    ConsoleError, CsrfForm, Flash, Signed, blocking, html, secure_cookies, see_other, session_cookie,
+    with_flash_cleared,
 };
 use crate::api::AppState;
 use crate::api::auth::RequestMeta;
@@ -162,11 +163,6 @@ async fn use_link(
         Ok(session) => Ok(signed_in(&state, session)),
         Err(e) => refused(e),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn sign_out(

@@ -128,6 +128,13 @@ fn configure_sqlite_library() {
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD);
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
         }
+        // SAFETY: a NUL-terminated option name; the call only reads it.
+        let stable_plans = unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) } == 1;
+        if !stable_plans {
+            tracing::warn!(
+                "SQLite was built without SQLITE_ENABLE_QPSG (set in .cargo/config.toml): statements with a LIMIT are prepared again on every run"
+            );
+        }
     });
 }
 
@@ -392,6 +399,15 @@ mod tests {
         for bad in ["data/roster.db", "mysql://u@h/db", "postgre://u@h/db", "sqlite://", ""] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    /// `.cargo/config.toml` builds SQLite with the planner stability guarantee; without it every
+    /// statement with a LIMIT is parsed again on each run (see there).
+    #[test]
+    fn sqlite_is_built_with_stable_plans() {
+        // SAFETY: a NUL-terminated option name; the call only reads it.
+        let used = unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) };
+        assert_eq!(used, 1, "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the SQLite build");
     }
 
     #[test]

@@ -266,6 +266,19 @@ impl Column {
     }
 }
 
+/// The smallest string above every string that starts with `prefix` (its last character stepped
+/// up to the next one); None when there is none (an empty prefix, or only U+10FFFF).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
@@ -403,7 +416,23 @@ pub(crate) fn write_condition<F>(
                     sql.scalar(&value);
                 }
                 Comparison::Contains => like(sql, format!("%{}%", escape_like(&text))),
-                Comparison::StartsWith => like(sql, format!("{}%", escape_like(&text))),
+                Comparison::StartsWith => {
+                    like(sql, format!("{}%", escape_like(&text)));
+                    // SQLite plans without looking at bound values (the planner stability guarantee,
+                    // see `.cargo/config.toml`), so a LIKE prefix alone cannot choose an index range;
+                    // the same prefix as a range can. Byte order is code point order in SQLite's
+                    // BINARY collation; PostgreSQL's collations may order otherwise, so not there.
+                    if let (false, Scalar::Text(_), Some(upper)) = (sql.postgres, &value, prefix_upper_bound(&text)) {
+                        sql.push(" AND ");
+                        col.emit(sql);
+                        sql.push(" >= ");
+                        sql.text(text.clone());
+                        sql.push(" AND ");
+                        col.emit(sql);
+                        sql.push(" < ");
+                        sql.text(upper);
+                    }
+                }
                 Comparison::EndsWith => like(sql, format!("%{}", escape_like(&text))),
                 Comparison::Gt | Comparison::Ge | Comparison::Lt | Comparison::Le => {
                     sql.push(match comparison {
@@ -501,4 +530,26 @@ where
         }
     };
     Ok((rows, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn a_prefix_range_holds_every_string_with_the_prefix() {
+        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        // The surrogate gap is stepped over.
+        assert_eq!(prefix_upper_bound("x\u{D7FF}").as_deref(), Some("x\u{E000}"));
+        for prefix in ["jo", "é", "a\u{10FFFF}", "z~"] {
+            let upper = prefix_upper_bound(prefix).unwrap();
+            for tail in ["", "\u{0}", "zzz", "\u{10FFFF}\u{10FFFF}"] {
+                let s = format!("{prefix}{tail}");
+                assert!(s.as_str() >= prefix && s < upper, "{s:?} in [{prefix:?}, {upper:?})");
+            }
+        }
+    }
 }

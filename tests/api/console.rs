@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDb, create_org, create_token, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, TestDb, create_org, create_token, next_mail, spawn_app, spawn_app_with};
 use roster::domain::Scope;
 
 both_backends!(
@@ -97,28 +97,6 @@ impl TestApp {
             .unwrap();
         assert_eq!(accepted.status(), StatusCode::OK);
         member["member_id"].as_str().unwrap().to_owned()
-    }
-}
-
-/// The next `.eml` the file mailer writes beyond `seen`, with line ends as SMTP has them.
-async fn next_mail(app: &TestApp, seen: &mut Vec<PathBuf>) -> String {
-    let outbox = app.test_db.dir.path().join("outbox");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let fresh = std::fs::read_dir(&outbox)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "eml") && !seen.contains(p));
-        if let Some(path) = fresh {
-            let message = std::fs::read_to_string(&path).unwrap();
-            seen.push(path);
-            return message.replace('\n', "\r\n").replace("\r\r\n", "\r\n");
-        }
-        assert!(Instant::now() < deadline, "no e-mail arrived");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -698,22 +676,35 @@ impl Browser {
             .to_owned()
     }
 
+    /// One look for `css` on the current page, without waiting.
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let url = format!("{}/session/{}/element", self._driver.url, self.session);
+        let response: Value = self
+            .http
+            .post(url)
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["value"][ELEMENT].as_str().map(str::to_owned)
+    }
+
+    /// One look at the text of `css`, without waiting (None while the element is not there).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let id = self.try_find(css).await?;
+        let url = format!("{}/session/{}/element/{id}/text", self._driver.url, self.session);
+        let response: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        response["value"].as_str().map(str::to_owned)
+    }
+
     async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = format!("{}/session/{}/element", self._driver.url, self.session);
-            let response: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = response["value"][ELEMENT].as_str() {
-                return id.to_owned();
+            if let Some(id) = self.try_find(css).await {
+                return id;
             }
             assert!(
                 Instant::now() < deadline,
@@ -755,33 +746,8 @@ impl Browser {
     async fn expect_text(&self, css: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = format!("{}/session/{}/element", self._driver.url, self.session);
-            let found: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = found["value"][ELEMENT].as_str() {
-                let text = self
-                    .http
-                    .get(format!(
-                        "{}/session/{}/element/{id}/text",
-                        self._driver.url, self.session
-                    ))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap();
-                if text["value"].as_str().is_some_and(|t| t.contains(needle)) {
-                    return;
-                }
+            if self.try_text(css).await.is_some_and(|t| t.contains(needle)) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

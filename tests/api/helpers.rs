@@ -312,3 +312,25 @@ impl Drop for PgProxy {
         }
     }
 }
+
+/// The next `.eml` the file mailer writes beyond `seen`, with line ends as SMTP has them.
+pub async fn next_mail(app: &TestApp, seen: &mut Vec<std::path::PathBuf>) -> String {
+    let outbox = app.test_db.dir.path().join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let fresh = std::fs::read_dir(&outbox)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "eml") && !seen.contains(p));
+        if let Some(path) = fresh {
+            let message = std::fs::read_to_string(&path).unwrap();
+            seen.push(path);
+            return message.replace('\n', "\r\n").replace("\r\r\n", "\r\n");
+        }
+        assert!(std::time::Instant::now() < deadline, "no e-mail arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

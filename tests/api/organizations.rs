@@ -169,24 +169,7 @@ both_backends!(
 
 /// Waits for the file mailer's next `.eml` beyond the `seen` ones and returns the acceptance token in it.
 async fn next_invitation_token(app: &TestApp, seen: &mut Vec<std::path::PathBuf>) -> String {
-    let outbox = app.test_db.dir.path().join("outbox");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let fresh = std::fs::read_dir(&outbox)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "eml") && !seen.contains(p));
-        if let Some(path) = fresh {
-            let message = std::fs::read_to_string(&path).unwrap();
-            seen.push(path);
-            return crate::smtp::token_in(&message.replace('\n', "\r\n").replace("\r\r\n", "\r\n"));
-        }
-        assert!(std::time::Instant::now() < deadline, "no invitation e-mail arrived");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    crate::smtp::token_in(&crate::helpers::next_mail(app, seen).await)
 }
 
 async fn accepting_invitations_makes_one_person_of_several_memberships(backend: Backend) {

@@ -48,11 +48,11 @@ async fn change(
     let may_manage_administrators = actor.may(Permission::ManageAdministrators);
     let id = group_id(raw_id)?;
     let context = meta.audit_context(&principal, Channel::Api);
-    let (db, ttl) = (state.db.clone(), invitation_ttl(&state));
+    let (db, policy) = (state.db.clone(), state.invitation_policy());
     let role = blocking(move || {
         groups::bind_group_role(
             &db,
-            &context_for(&principal, &context, ttl),
+            &context_for(&principal, &context, policy),
             id,
             role,
             may_manage_administrators,
@@ -167,21 +167,17 @@ pub struct GroupListParams {
     page_size: Option<i64>,
 }
 
-fn invitation_ttl(state: &AppState) -> chrono::Duration {
-    chrono::Duration::hours(state.settings.invitation_ttl_hours)
-}
-
 /// The group use cases' context. Native groups get their roles from explicit bindings only (the
 /// `group_roles` setting names groups an identity provider pushes).
 fn context_for<'a>(
     principal: &Principal,
     audit: &'a crate::domain::audit::AuditContext,
-    invitation_ttl: chrono::Duration,
+    policy: crate::service::team::InvitationPolicy,
 ) -> ChangeContext<'a> {
     ChangeContext {
         organization_id: principal.organization_id,
         audit,
-        policy: crate::service::team::InvitationPolicy { ttl: invitation_ttl },
+        policy,
         group_roles: &[],
     }
 }
@@ -276,7 +272,7 @@ pub(super) async fn create_group(
     }
     let name = crate::service::organizations::parse_organization_name(&body.name).map_err(invalid)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let (db, principal, ttl) = (state.db.clone(), principal.into_inner(), invitation_ttl(&state));
+    let (db, principal, policy) = (state.db.clone(), principal.into_inner(), state.invitation_policy());
     let group = blocking(move || {
         let profile = GroupProfile {
             display_name: name,
@@ -286,7 +282,7 @@ pub(super) async fn create_group(
         };
         groups::create_group_bound(
             &db,
-            &context_for(&principal, &audit, ttl),
+            &context_for(&principal, &audit, policy),
             profile,
             &body.member_ids,
             role,
@@ -326,12 +322,12 @@ async fn change_group(
     require(&principal, Permission::WriteTeam, WRITE_GROUPS)?;
     let id = group_id(raw_id)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let (db, ttl) = (state.db.clone(), invitation_ttl(&state));
+    let (db, policy) = (state.db.clone(), state.invitation_policy());
     let group = blocking(move || {
         let current = groups::get_group(&db, principal.organization_id, id, false)?;
         check_group_permission(&principal, &current)?;
         let strict = GroupChange { strict: true, ..change };
-        groups::change_group(&db, &context_for(&principal, &audit, ttl), id, true, |_| {
+        groups::change_group(&db, &context_for(&principal, &audit, policy), id, true, |_| {
             Ok::<_, ApiError>(strict)
         })
     })
@@ -416,16 +412,13 @@ pub(super) async fn delete_group(
     require(&principal, Permission::WriteTeam, WRITE_GROUPS)?;
     let id = group_id(&path)?;
     let audit = meta.audit_context(&principal, Channel::Api);
-    let (db, principal, ttl) = (state.db.clone(), principal.into_inner(), invitation_ttl(&state));
+    let (db, principal, policy) = (state.db.clone(), principal.into_inner(), state.invitation_policy());
     blocking(move || {
         let current = groups::get_group(&db, principal.organization_id, id, false)?;
         check_group_permission(&principal, &current)?;
-        groups::delete_group(
-            &db,
-            &context_for(&principal, &audit, ttl),
-            id,
-            |_| Ok::<_, ApiError>(()),
-        )
+        groups::delete_group(&db, &context_for(&principal, &audit, policy), id, |_| {
+            Ok::<_, ApiError>(())
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

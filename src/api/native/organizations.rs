@@ -633,7 +633,7 @@ pub(super) async fn add_users(
         .is_active
         .ok_or_else(|| invalid(InvalidValue::new("is_active", "is required")))?;
     let (db, caller) = (state.db.clone(), caller(&principal, &meta));
-    let policy = super::team::invitation_policy(&state);
+    let policy = state.invitation_policy();
     let added = batch(move || orgs::add_people(&db, &caller, id, &ids, role, active, policy)).await?;
     Ok(HttpResponse::Created().json(added.into_iter().map(MemberResponse::from).collect::<Vec<_>>()))
 }

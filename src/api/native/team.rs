@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::domain::audit::Channel;
 use crate::domain::team::Lifecycle;
 use crate::domain::{Actor, Email, InvalidValue, MemberId, MemberKind, Permission, PhoneNumber};
-use crate::service::team::{self, InvitationPolicy, Invite, MemberQuery, MemberUpdate, Page, PageRequest, TimeRange};
+use crate::service::team::{self, Invite, MemberQuery, MemberUpdate, Page, PageRequest, TimeRange};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Seed 000's paths end in a slash; the same paths without it are accepted too.
@@ -105,12 +105,6 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-pub(super) fn invitation_policy(state: &AppState) -> InvitationPolicy {
-    InvitationPolicy {
-        ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
-    }
 }
 
 /// List the organization's members (cancelled invitations excluded), oldest first.
@@ -246,7 +240,7 @@ pub(super) async fn invite_member(
         role: body.role.parse().map_err(invalid)?,
     };
     let context = meta.audit_context(&principal, Channel::Api);
-    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, invitation_policy(&state));
+    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, state.invitation_policy());
     let member = blocking(move || team::invite_member(&db, organization_id, invite, &actor, &context, policy)).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(MemberResponse::from(member)))
 }
@@ -266,7 +260,7 @@ pub(super) async fn resend_invitation(
     let actor = authorize(&principal, Permission::WriteTeam)?;
     let id = member_id(&path)?;
     let context = meta.audit_context(&principal, Channel::Api);
-    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, invitation_policy(&state));
+    let (db, organization_id, policy) = (state.db.clone(), principal.organization_id, state.invitation_policy());
     let member = blocking(move || team::resend_invitation(&db, organization_id, id, &actor, &context, policy)).await?;
     Ok(HttpResponse::Ok().json(MemberResponse::from(member)))
 }

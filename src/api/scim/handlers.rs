@@ -26,7 +26,6 @@ use crate::scim::{ScimError, ScimType, filter};
 use crate::service::ChangeContext;
 use crate::service::groups::GroupRecord;
 use crate::service::members::ProvisionedRecord;
-use crate::service::team::InvitationPolicy;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Discovery is read-only: writes answer 405.
@@ -133,9 +132,7 @@ pub(super) fn call<'a>(
         change: ChangeContext {
             organization_id: principal.organization_id,
             audit,
-            policy: InvitationPolicy {
-                ttl: chrono::Duration::hours(state.settings.invitation_ttl_hours),
-            },
+            policy: state.invitation_policy(),
             group_roles: &state.settings.group_roles,
         },
         role_aliases: &state.settings.role_aliases,
