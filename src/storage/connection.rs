@@ -407,7 +407,10 @@ mod tests {
     fn sqlite_is_built_with_stable_plans() {
         // SAFETY: a NUL-terminated option name; the call only reads it.
         let used = unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) };
-        assert_eq!(used, 1, "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the SQLite build");
+        assert_eq!(
+            used, 1,
+            "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the SQLite build"
+        );
     }
 
     #[test]

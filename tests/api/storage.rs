@@ -345,6 +345,143 @@ async fn changed_tables_are_analyzed(backend: Backend) {
     }
 }
 
+/// The plans of the hot reads, as SQLite makes them. SQLite only: it plans without statistics and,
+/// built with the planner stability guarantee, without bound values, so its plans are facts of the
+/// schema and the SQL; PostgreSQL chooses by statistics. Every statement a read issues is captured
+/// as sent and explained: none may scan a whole table, and each names the index it is meant to use.
+#[test]
+fn hot_reads_run_on_their_indexes() {
+    use roster::domain::MemberKind;
+    use roster::domain::query::{Comparison, Condition, ListQuery, MemberField, PageStart, Scalar};
+
+    let test_db = TestDb::create(Backend::Sqlite);
+    let db = test_db.migrated();
+    let org = create_org(&db, "Plans");
+    let mut conn = db.get().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let row = new_member(org, &format!("p{i}@example.com"));
+        ids.push(row.id.parse::<MemberId>().unwrap());
+        storage::insert_member(&mut conn, org, &row).unwrap();
+    }
+    let sent = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = sent.clone();
+    conn.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            let text = query.to_string();
+            let sql = text.split(" -- binds: ").next().unwrap_or_default().to_owned();
+            sink.lock().unwrap().push(sql);
+        }
+    });
+    let page = |condition| ListQuery {
+        condition,
+        sort: None,
+        start: PageStart::Offset(20),
+        limit: 100,
+    };
+    let user_name = |comparison, value: &str| {
+        page(Condition::Compare(
+            MemberField::UserName,
+            comparison,
+            Scalar::Text(value.into()),
+        ))
+    };
+    type Read<'a> = Box<dyn Fn(&mut DbConnection) + 'a>;
+    // What each read is, how to make it, and the index its every statement must name (None: any
+    // index, as long as no table is scanned).
+    let reads: Vec<(&str, Read, Option<&str>)> = vec![
+        (
+            "native list and count",
+            Box::new(|c| {
+                storage::list_members(c, org, &storage::MemberFilter::default(), 20, 100).unwrap();
+            }),
+            Some("members_org_id"),
+        ),
+        (
+            "SCIM page and count",
+            Box::new(|c| {
+                storage::search_members(c, org, MemberKind::Person, &page(Condition::Always)).unwrap();
+            }),
+            Some("members_scim_people"),
+        ),
+        (
+            "SCIM userName eq",
+            Box::new(|c| {
+                storage::search_members(c, org, MemberKind::Person, &user_name(Comparison::Eq, "p1@example.com"))
+                    .unwrap();
+            }),
+            Some("members_org_user_name_ci"),
+        ),
+        (
+            "SCIM userName sw",
+            Box::new(|c| {
+                storage::search_members(c, org, MemberKind::Person, &user_name(Comparison::StartsWith, "p1")).unwrap();
+            }),
+            Some("members_org_user_name_ci"),
+        ),
+        (
+            "a member by id",
+            Box::new(|c| {
+                storage::find_member(c, org, ids[1]).unwrap();
+            }),
+            Some("sqlite_autoindex_members_1"),
+        ),
+        (
+            "the audit log",
+            Box::new(|c| {
+                let query = AuditQuery {
+                    member_id: None,
+                    from: None,
+                    to: None,
+                    offset: 0,
+                    limit: 100,
+                };
+                storage::list_audit_events(c, org, &query).unwrap();
+            }),
+            Some("audit_events_org_"),
+        ),
+        (
+            "a group's members",
+            Box::new(|c| {
+                storage::list_group_members(c, org, roster::domain::GroupId::new()).unwrap();
+            }),
+            None,
+        ),
+    ];
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    for (name, read, index) in reads {
+        sent.lock().unwrap().clear();
+        read(&mut conn);
+        let statements: Vec<String> = sent.lock().unwrap().drain(..).collect();
+        let selects: Vec<&String> = statements
+            .iter()
+            .filter(|s| s.trim_start().starts_with("SELECT"))
+            .collect();
+        assert!(!selects.is_empty(), "{name}: no SELECT was sent ({statements:?})");
+        for sql in selects {
+            let plan: Vec<Step> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load(&mut conn)
+                .unwrap();
+            let plan: Vec<String> = plan.into_iter().map(|s| s.detail).collect();
+            sent.lock().unwrap().clear();
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN ")),
+                "{name} scans a table:\n{sql}\n{plan:#?}"
+            );
+            if let Some(index) = index {
+                assert!(
+                    plan.iter().any(|step| step.contains(index)),
+                    "{name} does not use {index}:\n{sql}\n{plan:#?}"
+                );
+            }
+        }
+    }
+}
+
 both_backends!(
     migrations_apply_from_empty,
     concurrent_migrations_wait_and_then_find_nothing_to_do,
