@@ -158,7 +158,6 @@ pub fn insert_product_event(
     organization_id: OrganizationId,
     event: &ProductAuditEvent<'_>,
 ) -> StorageResult<bool> {
-    let postgres = matches!(conn, DbConnection::Postgres(_));
     let mut sql = super::query::Sql::new(conn);
     sql.push(
         "INSERT INTO audit_events (id, organization_id, actor, actor_member_id, channel, event_name, subject_member_id, \
@@ -182,12 +181,8 @@ pub fn insert_product_event(
         .push(", ");
     sql.time(event.at).push(", 'product', ");
     sql.text(event.source_event_id).push(")");
-    // The unique index is partial on PostgreSQL (NULLs are always distinct on SQLite).
-    sql.push(if postgres {
-        " ON CONFLICT (organization_id, source_event_id) WHERE source_event_id IS NOT NULL DO NOTHING"
-    } else {
-        " ON CONFLICT (organization_id, source_event_id) DO NOTHING"
-    });
+    // The unique index is partial: roster's own events (no source event id) are not in it.
+    sql.push(" ON CONFLICT (organization_id, source_event_id) WHERE source_event_id IS NOT NULL DO NOTHING");
     Ok(sql.execute(conn)? == 1)
 }
 

@@ -1,12 +1,12 @@
-//! Group commit for the audit rows of reads.
+//! Group commit for the audit rows of reads, on SQLite.
 //!
 //! A read that is audited (the native API's `team_member.get`, `team_member.list`, an audit-log read)
 //! changes nothing but its own audit row. Giving each of those rows a write transaction of its own
-//! makes every read queue for the single SQLite writer, and makes PostgreSQL flush its WAL once per
-//! read. Here the rows of reads that arrive together share one transaction: the first caller to find
-//! no transaction under way writes every row queued so far, and the others wait until theirs is
-//! committed. No caller answers before its row is durable, so the read audit stays as complete as
-//! before; only the number of transactions changes.
+//! makes every read queue for SQLite's single writer. Here the rows of reads that arrive together
+//! share one transaction: the first caller to find no transaction under way writes every row queued
+//! so far, and the others wait until theirs is committed. No caller answers before its row is
+//! committed, so the read audit stays as complete as before; only the number of transactions
+//! changes. (PostgreSQL writes concurrently: there a read and its row share one transaction.)
 
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 

@@ -96,8 +96,8 @@ impl Sql {
     }
 }
 
-/// A built [`Sql`], ready to run. Unlike diesel's `sql_query`, it lets the connection keep the
-/// statement prepared (SQLite skips its parser, PostgreSQL its parse and plan), for the first
+/// A built [`Sql`], ready to run. Unlike diesel's `sql_query`, it lets a SQLite connection keep the
+/// statement prepared (SQLite then skips its parser), for the first
 /// [`PREPARED_SHAPES`] distinct texts this process builds. The texts are a function of the code path
 /// and of a filter's shape, so a client that sends endless new filter shapes cannot grow the
 /// connections' statement caches without bound: later shapes run unprepared, as all did before.
@@ -112,7 +112,10 @@ const PREPARED_SHAPES: usize = 512;
 
 impl From<Sql> for Statement {
     fn from(sql: Sql) -> Self {
-        let prepared = admit_shape(&sql.text);
+        // PostgreSQL keeps running these unprepared: a prepared statement there soon runs on a
+        // generic plan, and for pages (LIMIT/OFFSET as parameters) and filters that measured slower
+        // than planning each time with the values.
+        let prepared = !sql.postgres && admit_shape(&sql.text);
         Statement {
             text: sql.text,
             binds: sql.binds,
