@@ -113,6 +113,20 @@ impl DatabaseUrl {
     }
 }
 
+/// Runs a diesel query on the backend's own connection instead of through the `DbConnection`
+/// multi-connection. Each pass of the multi-connection (the "is it cacheable" check, the bind
+/// collection) serialises the whole query to SQL again; on a point read that was a sixth of the CPU
+/// in perf. `$query` is written once and compiled for each backend (selectables are typed by it).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $query:expr) => {
+        match $conn {
+            $crate::storage::DbConnection::Sqlite($c) => $query,
+            $crate::storage::DbConnection::Postgres($c) => $query,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Process-wide SQLite settings, applied once before the library's first use. A pooled connection
 /// is only ever used by one thread at a time, so the per-connection mutexes of SQLite's default
 /// "serialized" mode protect nothing here, and its memory statistics take a global mutex on every

@@ -294,13 +294,13 @@ pub fn groups_of_member(
     organization_id: OrganizationId,
     member_id: MemberId,
 ) -> StorageResult<Vec<(String, String)>> {
-    Ok(group_memberships::table
+    Ok(super::connection::on_backend!(conn, |c| group_memberships::table
         .inner_join(member_groups::table.on(member_groups::id.eq(group_memberships::group_id)))
         .filter(group_memberships::organization_id.eq(organization_id.to_string()))
         .filter(group_memberships::member_id.eq(member_id.to_string()))
         .order(member_groups::display_name_ci)
         .select((member_groups::id, member_groups::display_name))
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Removes a member from every group (its SCIM deletion); returns the groups it left.

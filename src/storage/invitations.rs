@@ -39,13 +39,13 @@ pub fn find_latest_invitation(
     organization_id: OrganizationId,
     member_id: MemberId,
 ) -> StorageResult<Option<InvitationRow>> {
-    Ok(invitations::table
+    Ok(super::connection::on_backend!(conn, |c| invitations::table
         .filter(invitations::organization_id.eq(organization_id.to_string()))
         .filter(invitations::member_id.eq(member_id.to_string()))
         .order((invitations::created_at.desc(), invitations::id.desc()))
         .select(InvitationRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Moves the member's open (`SENT`) invitations to `status` and drops their unsent e-mails, so that

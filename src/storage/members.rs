@@ -116,11 +116,11 @@ pub fn insert_members(
 }
 
 pub fn find_member(conn: &mut DbConnection, organization_id: OrganizationId, id: MemberId) -> StorageResult<MemberRow> {
-    Ok(members::table
+    Ok(super::connection::on_backend!(conn, |c| members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::id.eq(id.to_string()))
         .select(MemberRow::as_select())
-        .first(conn)?)
+        .first(c))?)
 }
 
 /// Reads a member in order to change it. On PostgreSQL the row stays locked (`FOR NO KEY UPDATE`)

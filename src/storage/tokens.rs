@@ -44,11 +44,11 @@ pub fn insert_token(
 }
 
 pub fn find_token(conn: &mut DbConnection, organization_id: OrganizationId, id: TokenId) -> StorageResult<ApiTokenRow> {
-    Ok(api_tokens::table
+    Ok(super::connection::on_backend!(conn, |c| api_tokens::table
         .filter(api_tokens::organization_id.eq(organization_id.to_string()))
         .filter(api_tokens::id.eq(id.to_string()))
         .select(ApiTokenRow::as_select())
-        .first(conn)?)
+        .first(c))?)
 }
 
 pub fn list_tokens(conn: &mut DbConnection, organization_id: OrganizationId) -> StorageResult<Vec<ApiTokenRow>> {
