@@ -50,7 +50,9 @@ pub fn insert_audit_event(
         source: "roster".to_owned(),
         source_event_id: None,
     };
-    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    super::connection::on_backend!(conn, |c| diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(c))?;
     // A change also goes out as an event, in the same transaction (see `storage::events`).
     super::events::insert_events_for(conn, context, &[event], now)?;
     Ok(row)

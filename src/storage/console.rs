@@ -229,9 +229,9 @@ pub fn insert_activity(conn: &mut DbConnection, rows: &[NewActivityRow]) -> Stor
     // One prepared statement, reused for each row of the batch inside the caller's transaction
     // (multi-row VALUES is not available through the connection that serves both backends).
     for row in rows.iter().filter(|r| existing.contains(&r.organization_id)) {
-        diesel::insert_into(provisioning_activity::table)
+        super::connection::on_backend!(conn, |c| diesel::insert_into(provisioning_activity::table)
             .values(row)
-            .execute(conn)?;
+            .execute(c))?;
         written += 1;
     }
     Ok(written)

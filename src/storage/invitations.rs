@@ -29,7 +29,7 @@ pub fn insert_invitation(
     row: &InvitationRow,
 ) -> StorageResult<()> {
     debug_assert_eq!(row.organization_id, organization_id.to_string());
-    diesel::insert_into(invitations::table).values(row).execute(conn)?;
+    super::connection::on_backend!(conn, |c| diesel::insert_into(invitations::table).values(row).execute(c))?;
     Ok(())
 }
 
@@ -108,7 +108,9 @@ pub fn insert_outbox_message(
     row: &OutboxRow,
 ) -> StorageResult<()> {
     debug_assert_eq!(row.organization_id, organization_id.to_string());
-    diesel::insert_into(email_outbox::table).values(row).execute(conn)?;
+    super::connection::on_backend!(conn, |c| diesel::insert_into(email_outbox::table)
+        .values(row)
+        .execute(c))?;
     Ok(())
 }
 

@@ -73,7 +73,7 @@ pub fn insert_member(
     member: &NewMember,
 ) -> StorageResult<()> {
     debug_assert_eq!(member.organization_id, organization_id.to_string());
-    diesel::insert_into(members::table).values(member).execute(conn)?;
+    super::connection::on_backend!(conn, |c| diesel::insert_into(members::table).values(member).execute(c))?;
     Ok(())
 }
 
@@ -152,14 +152,13 @@ pub fn members_by_id(
     if ids.is_empty() {
         return Ok(Default::default());
     }
-    Ok(members::table
+    let ids: Vec<String> = ids.iter().map(|m| m.to_string()).collect();
+    let rows: Vec<MemberRow> = super::connection::on_backend!(conn, |c| members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
-        .filter(members::id.eq_any(ids.iter().map(|m| m.to_string())))
+        .filter(members::id.eq_any(&ids))
         .select(MemberRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect())
+        .load(c))?;
+    Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
 }
 
 /// Case-insensitive lookup on the `(organization_id, user_name_ci)` unique index.
@@ -168,12 +167,12 @@ pub fn find_member_by_user_name(
     organization_id: OrganizationId,
     user_name: &UserName,
 ) -> StorageResult<Option<MemberRow>> {
-    Ok(members::table
+    Ok(super::connection::on_backend!(conn, |c| members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::user_name_ci.eq(user_name.key()))
         .select(MemberRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -289,12 +288,12 @@ pub fn find_member_by_email(
     organization_id: OrganizationId,
     email_key: &str,
 ) -> StorageResult<Option<MemberRow>> {
-    Ok(members::table
+    Ok(super::connection::on_backend!(conn, |c| members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::email_ci.eq(email_key))
         .select(MemberRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn find_member_by_phone(
@@ -302,12 +301,12 @@ pub fn find_member_by_phone(
     organization_id: OrganizationId,
     phone_number: &str,
 ) -> StorageResult<Option<MemberRow>> {
-    Ok(members::table
+    Ok(super::connection::on_backend!(conn, |c| members::table
         .filter(members::organization_id.eq(organization_id.to_string()))
         .filter(members::phone_number.eq(phone_number))
         .select(MemberRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Columns a use case may change. `None` leaves a column alone; `Some(None)` clears a nullable one.
@@ -345,16 +344,18 @@ pub fn update_member(
     changes: &MemberChanges,
     now: NaiveDateTime,
 ) -> StorageResult<MemberRow> {
-    let target = members::table
-        .filter(members::organization_id.eq(organization_id.to_string()))
-        .filter(members::id.eq(id.to_string()));
-    let updated = diesel::update(target)
-        .set((
-            changes,
-            members::updated_at.eq(now),
-            members::version.eq(members::version + 1),
-        ))
-        .execute(conn)?;
+    let (organization, member) = (organization_id.to_string(), id.to_string());
+    let updated = super::connection::on_backend!(conn, |c| diesel::update(
+        members::table
+            .filter(members::organization_id.eq(&organization))
+            .filter(members::id.eq(&member))
+    )
+    .set((
+        changes,
+        members::updated_at.eq(now),
+        members::version.eq(members::version + 1),
+    ))
+    .execute(c))?;
     if updated == 0 {
         return Err(super::StorageError::NotFound);
     }

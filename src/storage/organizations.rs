@@ -34,10 +34,10 @@ pub fn create_organization(
 }
 
 pub fn find_organization(conn: &mut DbConnection, id: OrganizationId) -> StorageResult<OrganizationRow> {
-    Ok(organizations::table
+    Ok(super::connection::on_backend!(conn, |c| organizations::table
         .find(id.to_string())
         .select(OrganizationRow::as_select())
-        .first(conn)?)
+        .first(c))?)
 }
 
 /// The operator's view (CLI): every organization. Never reachable from a tenant's token.
