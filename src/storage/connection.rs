@@ -142,14 +142,18 @@ fn configure_sqlite_library() {
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD);
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
         }
-        // SAFETY: a NUL-terminated option name; the call only reads it.
-        let stable_plans = unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) } == 1;
-        if !stable_plans {
+        if !sqlite_plans_are_stable() {
             tracing::warn!(
                 "SQLite was built without SQLITE_ENABLE_QPSG (set in .cargo/config.toml): statements with a LIMIT are prepared again on every run"
             );
         }
     });
+}
+
+/// Whether this SQLite was built with the planner stability guarantee (`.cargo/config.toml`).
+fn sqlite_plans_are_stable() -> bool {
+    // SAFETY: a NUL-terminated option name; the call only reads it.
+    unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) == 1 }
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -419,10 +423,8 @@ mod tests {
     /// statement with a LIMIT is parsed again on each run (see there).
     #[test]
     fn sqlite_is_built_with_stable_plans() {
-        // SAFETY: a NUL-terminated option name; the call only reads it.
-        let used = unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_QPSG".as_ptr()) };
-        assert_eq!(
-            used, 1,
+        assert!(
+            sqlite_plans_are_stable(),
             "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the SQLite build"
         );
     }
