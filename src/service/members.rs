@@ -323,22 +323,25 @@ fn attributes_of(row: &MemberRow) -> Result<Map<String, Value>, StorageError> {
     }
 }
 
-/// The member the provider sees (not deleted through SCIM, not a cancelled invitation), read with
-/// `read` (locking or not).
-fn visible(
-    conn: &mut DbConnection,
-    organization_id: OrganizationId,
-    id: MemberId,
-    read: fn(&mut DbConnection, OrganizationId, MemberId) -> Result<MemberRow, StorageError>,
-) -> ServiceResult<MemberRow> {
-    match read(conn, organization_id, id) {
-        Ok(row) if row.scim_deleted_at.is_none() && row.removed_at.is_none() => Ok(row),
-        Ok(_) | Err(StorageError::NotFound) => Err(ServiceError::NotFound("User")),
+/// The member the provider sees (not deleted through SCIM, not a cancelled invitation), of the kind
+/// asked for (an agent is no User, a person no Agent), from what a read of it found.
+fn visible_of_kind(found: Result<MemberRow, StorageError>, kind: MemberKind) -> ServiceResult<MemberRow> {
+    let not_found = || {
+        ServiceError::NotFound(match kind {
+            MemberKind::Person => "User",
+            MemberKind::Agent => "Agent",
+        })
+    };
+    match found {
+        Ok(row) if row.scim_deleted_at.is_some() || row.removed_at.is_some() => Err(ServiceError::NotFound("User")),
+        Ok(row) if row.kind != kind.as_str() => Err(not_found()),
+        Ok(row) => Ok(row),
+        Err(StorageError::NotFound) => Err(ServiceError::NotFound("User")),
         Err(e) => Err(e.into()),
     }
 }
 
-/// [`visible`], and of the kind asked for (an agent is no User, a person no Agent).
+/// [`visible_of_kind`], read with `read` (locking or not).
 fn visible_of(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
@@ -346,14 +349,7 @@ fn visible_of(
     kind: MemberKind,
     read: fn(&mut DbConnection, OrganizationId, MemberId) -> Result<MemberRow, StorageError>,
 ) -> ServiceResult<MemberRow> {
-    let row = visible(conn, organization_id, id, read)?;
-    if row.kind != kind.as_str() {
-        return Err(ServiceError::NotFound(match kind {
-            MemberKind::Person => "User",
-            MemberKind::Agent => "Agent",
-        }));
-    }
-    Ok(row)
+    visible_of_kind(read(conn, organization_id, id), kind)
 }
 
 fn owners_of(conn: &mut DbConnection, member: &Member) -> ServiceResult<Vec<(String, String, String)>> {
@@ -368,6 +364,14 @@ fn owners_of(conn: &mut DbConnection, member: &Member) -> ServiceResult<Vec<(Str
 fn record(conn: &mut DbConnection, row: MemberRow, now: NaiveDateTime) -> ServiceResult<ProvisionedRecord> {
     let attributes = attributes_of(&row)?;
     let member = attach_invitation(conn, Member::try_from(row)?, now)?;
+    with_groups_and_owners(conn, member, attributes)
+}
+
+fn with_groups_and_owners(
+    conn: &mut DbConnection,
+    member: Member,
+    attributes: Map<String, Value>,
+) -> ServiceResult<ProvisionedRecord> {
     let groups = storage::groups_of_member(conn, member.organization_id, member.id)?;
     let owners = owners_of(conn, &member)?;
     Ok(ProvisionedRecord {
@@ -385,8 +389,12 @@ pub fn get_provisioned(
     kind: MemberKind,
 ) -> ServiceResult<ProvisionedRecord> {
     let mut conn = db.get()?;
-    let row = visible_of(&mut conn, organization_id, id, kind, storage::find_member)?;
-    record(&mut conn, row, crate::domain::now())
+    let (found, invitation) = super::team::find_with_invitation(&mut conn, organization_id, id, crate::domain::now());
+    let row = visible_of_kind(found, kind)?;
+    let attributes = attributes_of(&row)?;
+    let mut member = Member::try_from(row)?;
+    member.invitation = invitation;
+    with_groups_and_owners(&mut conn, member, attributes)
 }
 
 /// A page of provisioned members and the total; filter, sort and paging run in SQL.

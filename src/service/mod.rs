@@ -56,8 +56,8 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// A read with its audit row. The answer leaves only once its row is committed: a failed audit
 /// write fails the read. On SQLite, whose single writer would otherwise serialise every audited read,
-/// the read runs in a read transaction beside other readers and its row is written in a transaction
-/// shared with the rows of the reads that arrive at the same time (`Database::append_read_audit`).
+/// the read runs in a read transaction beside other readers and its row is written afterwards, in a
+/// transaction shared with the writes that arrive at the same time (`Database::append_read_audit`).
 /// On PostgreSQL, which writes concurrently, the read and its row share one transaction: measured
 /// back to back, that was faster there than two transactions with a shared commit.
 pub(crate) fn audited_read<T>(

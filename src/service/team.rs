@@ -76,6 +76,20 @@ pub(crate) fn attach_invitation(
     Ok(member)
 }
 
+/// A member's row as `storage::find_member` finds it, and the state of its latest invitation, read in
+/// one statement (the point reads of both doors).
+pub(crate) fn find_with_invitation(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+    now: NaiveDateTime,
+) -> (Result<storage::MemberRow, StorageError>, Option<InvitationSummary>) {
+    match storage::find_member_with_invitation(conn, organization_id, id) {
+        Ok((row, invitation)) => (Ok(row), invitation.map(|row| summary(&row, now))),
+        Err(e) => (Err(e), None),
+    }
+}
+
 /// Fills in a page of members' invitation states in one query.
 fn attach_invitations(
     conn: &mut DbConnection,
@@ -287,8 +301,9 @@ pub fn get_member(
     context: &AuditContext,
 ) -> ServiceResult<Member> {
     super::audited_read(db, context, |conn, now| {
-        let member = load_member(conn, organization_id, id)?;
-        let member = attach_invitation(conn, member, now)?;
+        let (found, invitation) = find_with_invitation(conn, organization_id, id, now);
+        let mut member = listed(found)?;
+        member.invitation = invitation;
         Ok((
             member,
             NewAuditEvent::new(organization_id, events::MEMBER_GET).about(id),

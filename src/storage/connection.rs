@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::{PgConnection, SqliteConnection};
@@ -243,13 +243,11 @@ pub type PooledDb = PooledConnection<Manager>;
 pub struct Database {
     pool: DbPool,
     url: DatabaseUrl,
-    /// SQLite has one writer at a time: writers of this process queue here rather than in SQLite's
-    /// busy handler, whose sleeps (up to 100 ms) would otherwise set the pace under load.
-    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// SQLite has one writer at a time: the writers of this process queue here and share
+    /// transactions (see `storage::group_commit`).
+    sqlite_writer: std::sync::Arc<super::group_commit::WriteGroup>,
     /// Checkouts that gave up waiting for a connection (the metrics show it).
     wait_timeouts: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// The audit rows of reads, written in shared transactions.
-    read_audit: std::sync::Arc<super::group_commit::AuditGroupCommit>,
 }
 
 /// The pool as the metrics see it.
@@ -274,7 +272,6 @@ impl Database {
             url: url.clone(),
             sqlite_writer: Default::default(),
             wait_timeouts: Default::default(),
-            read_audit: Default::default(),
         })
     }
 
@@ -302,14 +299,15 @@ impl Database {
         }
     }
 
-    /// Writes the audit row of a read, in a transaction shared with the audit rows of the reads that
-    /// arrive at the same time; returns once the row is committed (see `storage::group_commit`).
+    /// Writes the audit row of a read on its own, outside the read's transaction; on SQLite it
+    /// shares the commit of the writes that arrive at the same time (see `storage::group_commit`).
+    /// Returns once the row is committed.
     pub fn append_read_audit(
         &self,
         context: &crate::domain::audit::AuditContext,
         event: crate::domain::audit::NewAuditEvent,
     ) -> Result<(), StorageError> {
-        self.read_audit.append(self, context, event)
+        self.write(|conn| super::insert_audit_event(conn, context, &event, crate::domain::now()).map(|_| ()))
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot for multi-query reads).
@@ -322,27 +320,24 @@ impl Database {
             .map_err(Wrapped::into_inner)
     }
 
-    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken up front,
-    /// so two writers queue on the busy timeout instead of failing on a lock upgrade), a plain
-    /// transaction on PostgreSQL. Commits when `f` returns `Ok`, rolls back otherwise.
+    /// Runs `f` in a write transaction and returns once it is committed; rolls `f`'s changes back
+    /// when it returns an error. On SQLite, writers that arrive together share one transaction,
+    /// each in a savepoint of its own (see `storage::group_commit`); on PostgreSQL each writer has
+    /// a transaction of its own.
     pub fn write<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StorageError>,
     {
-        let mut conn = self.get()?;
         if self.backend() == Backend::Sqlite {
-            // A panic in another writer poisons nothing we rely on: the lock only orders writers.
-            let _turn = self
-                .sqlite_writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            return write_transaction(&mut conn, f);
+            return self.sqlite_writer.write(self, f);
         }
+        let mut conn = self.get()?;
         write_transaction(&mut conn, f)
     }
 }
 
-/// See [`Database::write`]; usable on a connection the caller already holds.
+/// One write transaction of its own on a connection the caller already holds (`BEGIN IMMEDIATE`
+/// on SQLite, so that the write lock is taken up front).
 pub fn write_transaction<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -350,11 +345,7 @@ pub fn write_transaction<T, E>(
 where
     E: From<StorageError>,
 {
-    match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        DbConnection::Postgres(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn),
-    }
-    .map_err(|e| E::from(e.into()))?;
+    super::group_commit::begin_immediate(conn).map_err(E::from)?;
     match f(conn) {
         Ok(value) => match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
             Ok(()) => Ok(value),

@@ -123,6 +123,28 @@ pub fn find_member(conn: &mut DbConnection, organization_id: OrganizationId, id:
         .first(c))?)
 }
 
+/// A member and its latest invitation (if it has one) in one statement: the point reads of both
+/// doors show the invitation's state, and on PostgreSQL every statement is a round trip.
+pub fn find_member_with_invitation(
+    conn: &mut DbConnection,
+    organization_id: OrganizationId,
+    id: MemberId,
+) -> StorageResult<(MemberRow, Option<super::InvitationRow>)> {
+    use super::schema::invitations;
+    let organization = organization_id.to_string();
+    Ok(super::connection::on_backend!(conn, |c| members::table
+        .left_join(
+            invitations::table.on(invitations::member_id
+                .eq(members::id)
+                .and(invitations::organization_id.eq(organization.clone()))),
+        )
+        .filter(members::organization_id.eq(organization.clone()))
+        .filter(members::id.eq(id.to_string()))
+        .order((invitations::created_at.desc(), invitations::id.desc()))
+        .select((MemberRow::as_select(), Option::<super::InvitationRow>::as_select()))
+        .first(c))?)
+}
+
 /// Reads a member in order to change it. On PostgreSQL the row stays locked (`FOR NO KEY UPDATE`)
 /// until the transaction ends, so overlapping read-modify-writes of one member queue instead of
 /// overwriting each other (READ COMMITTED alone lets the later commit erase the earlier one). On

@@ -52,9 +52,9 @@ pub use maintenance::{analyze_changed_tables, autovacuum_keeps_statistics};
 pub use members::{
     MemberChanges, MemberFilter, MemberRow, MemberSort, NewMember, add_member_emails, count_active_administrators,
     count_agents_without_owner, find_member, find_member_by_email, find_member_by_phone, find_member_by_user,
-    find_member_by_user_name, find_members_matching, insert_member, insert_members, list_members, lock_member,
-    members_by_id, owners_of_agents, search_members, set_agent_owners, set_member_emails, touch_member_login,
-    update_member,
+    find_member_by_user_name, find_member_with_invitation, find_members_matching, insert_member, insert_members,
+    list_members, lock_member, members_by_id, owners_of_agents, search_members, set_agent_owners, set_member_emails,
+    touch_member_login, update_member,
 };
 pub use migrations::{MIGRATION_LOCK_KEY, run_migrations};
 pub use organizations::{

@@ -1,0 +1,10 @@
+DROP INDEX members_org_phone_number;
+CREATE UNIQUE INDEX members_org_phone_number ON members (organization_id, phone_number);
+DROP INDEX members_org_user;
+CREATE UNIQUE INDEX members_org_user ON members (organization_id, user_id);
+DROP INDEX members_user;
+CREATE INDEX members_user ON members (user_id);
+DROP INDEX audit_events_org_actor_time;
+CREATE INDEX audit_events_org_actor_time ON audit_events (organization_id, actor_member_id, created_at);
+DROP INDEX audit_events_org_subject_time;
+CREATE INDEX audit_events_org_subject_time ON audit_events (organization_id, subject_member_id, created_at);
