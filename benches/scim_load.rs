@@ -6,12 +6,17 @@
 //!     ROSTER_BENCH_MILLION=1 …                           # also W2 at 1,000,000 users
 //!     ROSTER_BENCH_WEBHOOK=1 …                           # with an active webhook subscription
 //!     ROSTER_BENCH_PROFILE=/tmp/prof …                   # perf record on the server per workload
+//!     ROSTER_BENCH_PEERS=memory,sqlite …                 # also the scim-server crate, same run
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
 //! existing user; W4 GET /Users?startIndex=random&count=100; N1 and N2 the native door's point read
 //! and page of 100; W3 PATCH active false on each user; W5 one group filled by PATCHes of 100
 //! members, then read back; W5b GET /Groups/{id} without members; the server's peak RSS; W2 again
 //! at 1,000,000 users (seeded directly in SQL); W7 deleting the organization with everything in it.
+//!
+//! `ROSTER_BENCH_PEERS` also runs W1, W6, W2 and W3 against the `scim-server` crate (0.5.3) behind
+//! actix-web (`tools/scim-server-peer`, built here), on its in-memory and SQLite storages, with the
+//! same clients and the same users.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -93,25 +98,34 @@ fn start(url: &str, dir: &std::path::Path, org: Option<(String, String)>) -> Ser
 
 impl Server {
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        peak_rss_mib(&self.child)
     }
 
     fn stop(mut self) {
-        // SIGTERM through the system call, so the server shuts down as an operator's would.
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: kill(2) on the positive pid of our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
+}
+
+/// The child's peak resident set, from /proc.
+fn peak_rss_mib(child: &Child) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// SIGTERM through the system call, so the server shuts down as an operator's would.
+fn terminate(child: &mut Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the positive pid of our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let _ = child.wait();
 }
 
 #[derive(Default, Clone)]
@@ -226,6 +240,17 @@ where
     all
 }
 
+/// The body of W1's `POST /Users` for user `i` of run `run_id` (W2 looks its userName up).
+fn user_body(i: usize, run_id: u32) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": format!("user{i}-{run_id}@bench.example"),
+        "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+        "emails": [{"value": format!("user{i}-{run_id}@bench.example"), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
 struct Row {
     name: String,
     stats: Stats,
@@ -332,13 +357,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
         load("W1", Some(users), None, move |i| {
             let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
             async move {
-                let body = json!({
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                    "userName": format!("user{i}-{run_id}@bench.example"),
-                    "name": {"givenName": "Bench", "familyName": format!("User{i}")},
-                    "emails": [{"value": format!("user{i}-{run_id}@bench.example"), "type": "work", "primary": true}],
-                    "active": true
-                });
+                let body = user_body(i, run_id);
                 let Ok(r) = client
                     .post(format!("{base}/Users"))
                     .header("authorization", auth.as_str())
@@ -784,6 +803,184 @@ fn explain(url: &str, org: &str) {
     }
 }
 
+/// Builds `tools/scim-server-peer` (the `scim-server` crate behind actix-web) in release mode, in
+/// a target directory of its own, and returns its binary.
+fn build_peer() -> std::path::PathBuf {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/scim-server-peer/Cargo.toml");
+    let target = std::env::var("ROSTER_BENCH_PEER_TARGET").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/peer-target",
+            std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())
+        )
+    });
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--manifest-path", manifest])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo to build the scim-server peer");
+    assert!(status.success(), "building tools/scim-server-peer failed");
+    std::path::Path::new(&target).join("release/scim-server-peer")
+}
+
+/// W1, W6, W2 and W3 against the peer on `storage` ("memory" or "sqlite"). Its creates and filters
+/// scan every stored user, so W1 stops at `users` or after `cap`, whichever comes first, and the
+/// reads run over the users it created.
+async fn run_peer(binary: &std::path::Path, storage: &str, users: usize, seconds: u64) {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(binary)
+        .args(["--storage", storage, "--port", "0", "--sqlite"])
+        .arg(dir.path().join("peer.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the scim-server peer");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the peer said {first:?}"))
+        .to_owned();
+    let base = Arc::new(format!("http://{address}/scim/v2"));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let run_id: u32 = rand::rng().random();
+    let window = Duration::from_secs(seconds);
+    let cap = Duration::from_secs(seconds * 6);
+    let mut rows = Vec::new();
+
+    let created = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stats = {
+        let (client, base, created) = (client.clone(), base.clone(), created.clone());
+        load("P-W1", Some(users), Some(cap), move |i| {
+            let (client, base, created) = (client.clone(), base.clone(), created.clone());
+            async move {
+                let Ok(r) = client
+                    .post(format!("{base}/Users"))
+                    .header("content-type", "application/scim+json")
+                    .body(user_body(i, run_id).to_string())
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                if r.status() != 201 {
+                    return false;
+                }
+                let v: Value = r.json().await.unwrap_or_default();
+                let Some(id) = v["id"].as_str() else {
+                    return false;
+                };
+                created.lock().unwrap().push((i, id.to_owned()));
+                true
+            }
+        })
+        .await
+    };
+    let created: Arc<Vec<(usize, String)>> = Arc::new(created.lock().unwrap().clone());
+    rows.push(Row {
+        name: "W1 POST /Users".into(),
+        stats,
+        note: format!(
+            "{} users created (stops at {users} or after {} s)",
+            created.len(),
+            cap.as_secs()
+        ),
+    });
+    if created.is_empty() {
+        print_table(&format!("scim-server 0.5.3, {storage}"), &rows);
+        terminate(&mut child);
+        return;
+    }
+
+    let stats = {
+        let (client, base, created) = (client.clone(), base.clone(), created.clone());
+        load("P-W6", None, Some(window), move |_| {
+            let (client, base, created) = (client.clone(), base.clone(), created.clone());
+            async move {
+                let (_, id) = &created[rand::rng().random_range(0..created.len())];
+                client
+                    .get(format!("{base}/Users/{id}"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "W6 GET /Users/{id}".into(),
+        stats,
+        note: String::new(),
+    });
+
+    let stats = {
+        let (client, base, created) = (client.clone(), base.clone(), created.clone());
+        load("P-W2", None, Some(window), move |_| {
+            let (client, base, created) = (client.clone(), base.clone(), created.clone());
+            async move {
+                let (i, _) = created[rand::rng().random_range(0..created.len())];
+                let url = format!("{base}/Users?filter=userName%20eq%20%22user{i}-{run_id}%40bench.example%22");
+                match client.get(url).send().await {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["totalResults"] == 1),
+                    _ => false,
+                }
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: format!("W2 filter userName eq (at {})", created.len()),
+        stats,
+        note: String::new(),
+    });
+
+    let stats = {
+        let (client, base, created) = (client.clone(), base.clone(), created.clone());
+        load("P-W3", Some(created.len()), Some(cap), move |i| {
+            let (client, base, created) = (client.clone(), base.clone(), created.clone());
+            async move {
+                let (_, id) = &created[i];
+                client
+                    .patch(format!("{base}/Users/{id}"))
+                    .header("content-type", "application/scim+json")
+                    .body(
+                        json!({
+                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "path": "active", "value": false}]
+                        })
+                        .to_string(),
+                    )
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+    };
+    rows.push(Row {
+        name: "W3 PATCH active false".into(),
+        stats,
+        note: String::new(),
+    });
+    rows.push(Row {
+        name: "server peak RSS".into(),
+        stats: Stats {
+            seconds: 1.0,
+            ..Stats::default()
+        },
+        note: format!("{:.1} MiB", peak_rss_mib(&child)),
+    });
+    print_table(&format!("scim-server 0.5.3, {storage}"), &rows);
+    terminate(&mut child);
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` would pass nothing and must not run this.
     if !std::env::args().any(|a| a == "--bench") {
@@ -798,6 +995,13 @@ fn main() {
         .build()
         .unwrap();
     let only = std::env::var("ROSTER_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let peers = std::env::var("ROSTER_BENCH_PEERS").unwrap_or_default();
+    if !peers.is_empty() {
+        let binary = build_peer();
+        for storage in peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            runtime.block_on(run_peer(&binary, storage, users, seconds));
+        }
+    }
 
     if only.contains("sqlite") {
         let dir = tempfile::tempdir().unwrap();
