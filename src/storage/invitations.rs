@@ -57,28 +57,24 @@ pub fn close_open_invitations(
     status: &str,
     now: NaiveDateTime,
 ) -> StorageResult<usize> {
-    let open = invitations::table
-        .filter(invitations::organization_id.eq(organization_id.to_string()))
-        .filter(invitations::member_id.eq(member_id.to_string()))
-        .filter(invitations::status.eq("SENT"));
-    let ids: Vec<String> = open.select(invitations::id).load(conn)?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
+    // Two statements of fixed shape (kept prepared), rather than the ids read first and then
+    // matched with `IN` lists, which are prepared anew each time.
+    let open = || {
+        invitations::table
+            .filter(invitations::organization_id.eq(organization_id.to_string()))
+            .filter(invitations::member_id.eq(member_id.to_string()))
+            .filter(invitations::status.eq("SENT"))
+    };
     diesel::delete(
         email_outbox::table
             .filter(email_outbox::organization_id.eq(organization_id.to_string()))
-            .filter(email_outbox::invitation_id.eq_any(ids.clone()))
+            .filter(email_outbox::invitation_id.eq_any(open().select(invitations::id.nullable())))
             .filter(email_outbox::status.eq("PENDING")),
     )
     .execute(conn)?;
-    Ok(diesel::update(
-        invitations::table
-            .filter(invitations::organization_id.eq(organization_id.to_string()))
-            .filter(invitations::id.eq_any(ids)),
-    )
-    .set((invitations::status.eq(status), invitations::cancelled_at.eq(now)))
-    .execute(conn)?)
+    Ok(diesel::update(open())
+        .set((invitations::status.eq(status), invitations::cancelled_at.eq(now)))
+        .execute(conn)?)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -175,11 +175,21 @@ pub fn members_by_id(
         return Ok(Default::default());
     }
     let ids: Vec<String> = ids.iter().map(|m| m.to_string()).collect();
-    let rows: Vec<MemberRow> = super::connection::on_backend!(conn, |c| members::table
-        .filter(members::organization_id.eq(organization_id.to_string()))
-        .filter(members::id.eq_any(&ids))
-        .select(MemberRow::as_select())
-        .load(c))?;
+    // One id (every change event of a single change) takes the statement diesel keeps prepared;
+    // an `IN` list of any length is prepared anew each time (5 % of a `POST /Users` in perf).
+    let rows: Vec<MemberRow> = if let [id] = ids.as_slice() {
+        super::connection::on_backend!(conn, |c| members::table
+            .filter(members::organization_id.eq(organization_id.to_string()))
+            .filter(members::id.eq(id))
+            .select(MemberRow::as_select())
+            .load(c))?
+    } else {
+        super::connection::on_backend!(conn, |c| members::table
+            .filter(members::organization_id.eq(organization_id.to_string()))
+            .filter(members::id.eq_any(&ids))
+            .select(MemberRow::as_select())
+            .load(c))?
+    };
     Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
 }
 
