@@ -6,6 +6,7 @@
 //!     ROSTER_BENCH_MILLION=1 …                           # also W2 at 1,000,000 users
 //!     ROSTER_BENCH_WEBHOOK=1 …                           # with an active webhook subscription
 //!     ROSTER_BENCH_PROFILE=/tmp/prof …                   # perf record on the server per workload
+//!     ROSTER_BENCH_PROFILE_SYSTEM=1 …                    # … on the whole machine instead
 //!     ROSTER_BENCH_PEERS=memory,sqlite …                 # also the scim-server crate, same run
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
@@ -170,9 +171,19 @@ impl Profile {
         };
         std::fs::create_dir_all(&dir).expect("create the profile directory");
         let out = format!("{dir}/{}-{label}.data", backend.to_lowercase());
+        // ROSTER_BENCH_PROFILE_SYSTEM=1: the whole machine without call stacks, to see how the
+        // cores are shared between roster, PostgreSQL's backends and the load generator.
+        let system = std::env::var("ROSTER_BENCH_PROFILE_SYSTEM").is_ok_and(|v| v == "1");
+        let target: Vec<String> = if system {
+            vec!["-a".into()]
+        } else {
+            ["--call-graph", "dwarf,16384", "-p", &pid.to_string()]
+                .map(String::from)
+                .to_vec()
+        };
         let child = Command::new("perf")
-            .args(["record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-o", &out])
-            .args(["-p", &pid.to_string()])
+            .args(["record", "-q", "-F", "499", "-o", &out])
+            .args(&target)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

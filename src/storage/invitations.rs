@@ -57,24 +57,33 @@ pub fn close_open_invitations(
     status: &str,
     now: NaiveDateTime,
 ) -> StorageResult<usize> {
-    // Two statements of fixed shape (kept prepared), rather than the ids read first and then
-    // matched with `IN` lists, which are prepared anew each time.
-    let open = || {
-        invitations::table
-            .filter(invitations::organization_id.eq(organization_id.to_string()))
-            .filter(invitations::member_id.eq(member_id.to_string()))
-            .filter(invitations::status.eq("SENT"))
-    };
-    diesel::delete(
-        email_outbox::table
-            .filter(email_outbox::organization_id.eq(organization_id.to_string()))
-            .filter(email_outbox::invitation_id.eq_any(open().select(invitations::id.nullable())))
-            .filter(email_outbox::status.eq("PENDING")),
-    )
-    .execute(conn)?;
-    Ok(diesel::update(open())
+    let ids: Vec<String> = invitations::table
+        .filter(invitations::organization_id.eq(organization_id.to_string()))
+        .filter(invitations::member_id.eq(member_id.to_string()))
+        .filter(invitations::status.eq("SENT"))
+        .select(invitations::id)
+        .load(conn)?;
+    // One id at a time: a member has one open invitation at most as a rule, and statements of a
+    // fixed shape stay prepared, where `IN` lists are prepared anew each time. (An `IN (SELECT …)`
+    // let SQLite scan the outbox by its status index instead.)
+    let mut closed = 0;
+    for id in &ids {
+        diesel::delete(
+            email_outbox::table
+                .filter(email_outbox::organization_id.eq(organization_id.to_string()))
+                .filter(email_outbox::invitation_id.eq(id))
+                .filter(email_outbox::status.eq("PENDING")),
+        )
+        .execute(conn)?;
+        closed += diesel::update(
+            invitations::table
+                .filter(invitations::organization_id.eq(organization_id.to_string()))
+                .filter(invitations::id.eq(id)),
+        )
         .set((invitations::status.eq(status), invitations::cancelled_at.eq(now)))
-        .execute(conn)?)
+        .execute(conn)?;
+    }
+    Ok(closed)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
