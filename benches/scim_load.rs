@@ -262,6 +262,93 @@ fn user_body(i: usize, run_id: u32) -> Value {
     })
 }
 
+/// A request with roster's bearer token, or without one (the peer has no authentication).
+fn authorized(request: reqwest::RequestBuilder, auth: Option<&Arc<String>>) -> reqwest::RequestBuilder {
+    match auth {
+        Some(auth) => request.header("authorization", auth.as_str()),
+        None => request,
+    }
+}
+
+/// W6: `GET /Users/{id}` of users drawn at random from `ids`, for `window`.
+async fn get_users_by_id(
+    label: &str,
+    client: &reqwest::Client,
+    base: &Arc<String>,
+    auth: Option<&Arc<String>>,
+    ids: &Arc<Vec<String>>,
+    window: Duration,
+) -> Stats {
+    let (client, base, auth, ids) = (client.clone(), base.clone(), auth.cloned(), ids.clone());
+    load(label, None, Some(window), move |_| {
+        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+        async move {
+            let id = &ids[rand::rng().random_range(0..ids.len())];
+            authorized(client.get(format!("{base}/Users/{id}")), auth.as_ref())
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await
+}
+
+/// W2: `filter=userName eq` for users drawn at random from `numbers` (their W1 numbers), for
+/// `window`; a request counts only if it finds its one user.
+async fn filter_by_user_name(
+    label: &str,
+    client: &reqwest::Client,
+    base: &Arc<String>,
+    auth: Option<&Arc<String>>,
+    numbers: &Arc<Vec<usize>>,
+    run_id: u32,
+    window: Duration,
+) -> Stats {
+    let (client, base, auth, numbers) = (client.clone(), base.clone(), auth.cloned(), numbers.clone());
+    load(label, None, Some(window), move |_| {
+        let (client, base, auth, numbers) = (client.clone(), base.clone(), auth.clone(), numbers.clone());
+        async move {
+            let i = numbers[rand::rng().random_range(0..numbers.len())];
+            let url = format!("{base}/Users?filter=userName%20eq%20%22user{i}-{run_id}%40bench.example%22");
+            match authorized(client.get(url), auth.as_ref()).send().await {
+                Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["totalResults"] == 1),
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// W3: one `PATCH` of each of `ids` with `operation` (setting active to false), stopping after `cap`
+/// if one is given.
+async fn deactivate_users(
+    label: &str,
+    client: &reqwest::Client,
+    base: &Arc<String>,
+    auth: Option<&Arc<String>>,
+    ids: &Arc<Vec<String>>,
+    operation: Value,
+    cap: Option<Duration>,
+) -> Stats {
+    let body = Arc::new(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [operation]}).to_string(),
+    );
+    let (client, base, auth, ids) = (client.clone(), base.clone(), auth.cloned(), ids.clone());
+    load(label, Some(ids.len()), cap, move |i| {
+        let (client, base, auth, ids, body) = (client.clone(), base.clone(), auth.clone(), ids.clone(), body.clone());
+        async move {
+            authorized(client.patch(format!("{base}/Users/{}", ids[i])), auth.as_ref())
+                .header("content-type", "application/scim+json")
+                .header("accept", "application/scim+json")
+                .body(body.as_str().to_owned())
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await
+}
+
 struct Row {
     name: String,
     stats: Stats,
@@ -414,22 +501,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
 
     // W6: GET by id.
-    let stats = {
-        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-        load("W6", None, Some(window), move |_| {
-            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-            async move {
-                let id = &ids[rand::rng().random_range(0..ids.len())];
-                client
-                    .get(format!("{base}/Users/{id}"))
-                    .header("authorization", auth.as_str())
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-    };
+    let stats = get_users_by_id("W6", &client, &base, Some(&auth), &ids, window).await;
     rows.push(Row {
         name: "W6 GET /Users/{id}".into(),
         stats,
@@ -437,21 +509,8 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     });
 
     // W2: filter by userName.
-    let w2 = |client: reqwest::Client, base: Arc<String>, auth: Arc<String>, count: usize, run_id: u32| async move {
-        load("W2", None, Some(window), move |_| {
-            let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
-            async move {
-                let i = rand::rng().random_range(0..count);
-                let url = format!("{base}/Users?filter=userName%20eq%20%22user{i}-{run_id}%40bench.example%22");
-                match client.get(url).header("authorization", auth.as_str()).send().await {
-                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["totalResults"] == 1),
-                    _ => false,
-                }
-            }
-        })
-        .await
-    };
-    let stats = w2(client.clone(), base.clone(), auth.clone(), users, run_id).await;
+    let numbers: Arc<Vec<usize>> = Arc::new((0..users).collect());
+    let stats = filter_by_user_name("W2", &client, &base, Some(&auth), &numbers, run_id, window).await;
     rows.push(Row {
         name: format!("W2 filter userName eq (at {users})"),
         stats: stats.clone(),
@@ -620,18 +679,8 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
     });
 
     // W3: deactivate every user.
-    let stats = {
-        let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-        load("W3", Some(users), None, move |i| {
-            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
-            async move {
-                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
-                client.patch(format!("{base}/Users/{}", ids[i])).header("authorization", auth.as_str()).header("content-type", "application/scim+json")
-                    .header("accept", "application/scim+json").body(body.to_string()).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-    };
+    let operation = json!({"op": "replace", "value": {"active": false}});
+    let stats = deactivate_users("W3", &client, &base, Some(&auth), &ids, operation, None).await;
     rows.push(Row {
         name: format!("W3 PATCH active false ×{users}"),
         stats,
@@ -658,7 +707,7 @@ async fn run_backend(backend: &str, url: &str, dir: &std::path::Path, users: usi
         let seeded = seed(url, &org, 1_000_000 - users);
         let server = start(url, dir, Some((org.clone(), token)));
         let base = Arc::new(format!("{}/scim/v2", server.base));
-        let stats = w2(client.clone(), base, auth.clone(), users, run_id).await;
+        let stats = filter_by_user_name("W2", &client, &base, Some(&auth), &numbers, run_id, window).await;
         let ratio = w2_small / stats.rate();
         rows.push(Row {
             name: "W2 filter userName eq (at 1,000,000)".into(),
@@ -910,71 +959,25 @@ async fn run_peer(binary: &std::path::Path, storage: &str, users: usize, seconds
         return;
     }
 
-    let stats = {
-        let (client, base, created) = (client.clone(), base.clone(), created.clone());
-        load("P-W6", None, Some(window), move |_| {
-            let (client, base, created) = (client.clone(), base.clone(), created.clone());
-            async move {
-                let (_, id) = &created[rand::rng().random_range(0..created.len())];
-                client
-                    .get(format!("{base}/Users/{id}"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-    };
+    let ids: Arc<Vec<String>> = Arc::new(created.iter().map(|(_, id)| id.clone()).collect());
+    let numbers: Arc<Vec<usize>> = Arc::new(created.iter().map(|(i, _)| *i).collect());
+    let stats = get_users_by_id("P-W6", &client, &base, None, &ids, window).await;
     rows.push(Row {
         name: "W6 GET /Users/{id}".into(),
         stats,
         note: String::new(),
     });
 
-    let stats = {
-        let (client, base, created) = (client.clone(), base.clone(), created.clone());
-        load("P-W2", None, Some(window), move |_| {
-            let (client, base, created) = (client.clone(), base.clone(), created.clone());
-            async move {
-                let (i, _) = created[rand::rng().random_range(0..created.len())];
-                let url = format!("{base}/Users?filter=userName%20eq%20%22user{i}-{run_id}%40bench.example%22");
-                match client.get(url).send().await {
-                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok_and(|v| v["totalResults"] == 1),
-                    _ => false,
-                }
-            }
-        })
-        .await
-    };
+    let stats = filter_by_user_name("P-W2", &client, &base, None, &numbers, run_id, window).await;
     rows.push(Row {
         name: format!("W2 filter userName eq (at {})", created.len()),
         stats,
         note: String::new(),
     });
 
-    let stats = {
-        let (client, base, created) = (client.clone(), base.clone(), created.clone());
-        load("P-W3", Some(created.len()), Some(cap), move |i| {
-            let (client, base, created) = (client.clone(), base.clone(), created.clone());
-            async move {
-                let (_, id) = &created[i];
-                client
-                    .patch(format!("{base}/Users/{id}"))
-                    .header("content-type", "application/scim+json")
-                    .body(
-                        json!({
-                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                            "Operations": [{"op": "replace", "path": "active", "value": false}]
-                        })
-                        .to_string(),
-                    )
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-    };
+    // The crate does not take a replace without a path.
+    let operation = json!({"op": "replace", "path": "active", "value": false});
+    let stats = deactivate_users("P-W3", &client, &base, None, &ids, operation, Some(cap)).await;
     rows.push(Row {
         name: "W3 PATCH active false".into(),
         stats,
