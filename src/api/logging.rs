@@ -16,13 +16,7 @@ impl RootSpanBuilder for RedactedRootSpan {
             .get::<RequestId>()
             .map(|id| id.to_string())
             .unwrap_or_default();
-        let pattern = request.match_pattern();
-        let route = pattern.clone().unwrap_or_else(|| "(unmatched)".into());
-        // Matching walks the route table through its regexes: the metrics reuse this answer.
-        request.extensions_mut().insert(MatchedRoute {
-            path: request.path().to_owned(),
-            pattern,
-        });
+        let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".into());
         tracing::info_span!(
             "request",
             http.method = %request.method(),
@@ -39,23 +33,6 @@ impl RootSpanBuilder for RedactedRootSpan {
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
-/// The route pattern a request's path matched, found once when the request starts.
-pub(crate) struct MatchedRoute {
-    path: String,
-    pattern: Option<String>,
-}
-
-impl MatchedRoute {
-    /// The pattern of `request`'s route, reusing the one found at its start when its path has not
-    /// been rewritten since.
-    pub(crate) fn of(request: &actix_web::HttpRequest) -> Option<String> {
-        match request.extensions().get::<MatchedRoute>() {
-            Some(found) if found.path == request.path() => found.pattern.clone(),
-            _ => request.match_pattern(),
-        }
     }
 }
 

@@ -68,9 +68,6 @@ where
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     // Invitation routes first: they share the /api/v1 prefix but are reached without a bearer token.
     cfg.route(lenient::UNREADABLE_PATH, web::get().to(lenient::unreadable_request))
-        // The SCIM door first: identity providers send most of the traffic, and a request walks
-        // the routes in order (a scope's static prefix is a cheap check for the others).
-        .configure(scim::configure)
         .configure(health::configure)
         .route("/metrics", web::get().to(observe::metrics_page))
         // The API's description is public: before the native door's scope, which needs a token.
@@ -78,7 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .route("/api/v1/reference", web::get().to(reference::reference))
         .configure(invitations::configure)
         .configure(crate::console::configure)
-        .configure(|cfg| native::configure(cfg, max_body_bytes));
+        .configure(|cfg| native::configure(cfg, max_body_bytes))
+        .configure(scim::configure);
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub async fn measure_requests(
     };
     let res = next.call(req).await?;
     if let Some(state) = state {
-        let route = super::logging::MatchedRoute::of(res.request());
+        let route = res.request().match_pattern();
         let route = route.as_deref().unwrap_or("(unmatched)");
         let status = res.status();
         let metrics = &state.metrics;
