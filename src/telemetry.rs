@@ -28,6 +28,11 @@ pub fn init(format: LogFormat, level: &str) {
 
 /// Logs an unexpected error with its whole chain of causes (the client sees a generic message).
 pub fn log_error_chain(err: &(dyn std::error::Error + 'static), context: &str) {
+    tracing::error!(error = %error_chain(err), "{context}");
+}
+
+/// The error and each of its causes, joined by ": ".
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -35,5 +40,5 @@ pub fn log_error_chain(err: &(dyn std::error::Error + 'static), context: &str) {
         chain.push_str(&s.to_string());
         source = s.source();
     }
-    tracing::error!(error = %chain, "{context}");
+    chain
 }

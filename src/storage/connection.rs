@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::{PgConnection, SqliteConnection};
@@ -345,7 +345,7 @@ pub fn write_transaction<T, E>(
 where
     E: From<StorageError>,
 {
-    super::group_commit::begin_immediate(conn).map_err(E::from)?;
+    begin_immediate(conn).map_err(E::from)?;
     match f(conn) {
         Ok(value) => match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
             Ok(()) => Ok(value),
@@ -360,6 +360,17 @@ where
             Err(err)
         }
     }
+}
+
+/// `BEGIN IMMEDIATE` on SQLite: the write lock is taken up front, so a writer of another process
+/// makes this one wait on the busy timeout instead of failing on a lock upgrade. A plain `BEGIN` on
+/// PostgreSQL.
+pub(super) fn begin_immediate(conn: &mut DbConnection) -> Result<(), StorageError> {
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Postgres(_) => <DbConnection as Connection>::TransactionManager::begin_transaction(conn),
+    }
+    .map_err(StorageError::from)
 }
 
 /// Lets `Connection::transaction` carry the caller's error type through diesel's `From<diesel::Error>` bound.

@@ -18,9 +18,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::connection::{Connection, TransactionManager};
 
-use super::connection::{DbConnection, PooledDb};
+use super::connection::{DbConnection, PooledDb, begin_immediate};
 use super::{Database, StorageError};
 
 /// Writers in one transaction at most: bounds how long the first of them waits for its answer.
@@ -170,22 +170,16 @@ impl WriteGroup {
     }
 }
 
-/// `BEGIN IMMEDIATE`: the write lock is taken up front, so a writer of another process makes this
-/// one wait on the busy timeout instead of failing on a lock upgrade.
-pub(super) fn begin_immediate(conn: &mut DbConnection) -> Result<(), StorageError> {
-    match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        DbConnection::Postgres(_) => Manager::begin_transaction(conn),
-    }
-    .map_err(StorageError::from)
-}
-
 /// Commits the open transaction and tells its writers how that went.
 fn commit_transaction(slot: &mut Slot) -> Result<(), String> {
     let mut open = slot.open.take().expect("a transaction is open");
     let result = Manager::commit_transaction(&mut open.conn).map_err(|e| {
         let _ = Manager::rollback_transaction(&mut open.conn);
-        error_text(&StorageError::from(e))
+        let error = StorageError::from(e);
+        format!(
+            "the shared write transaction failed to commit: {}",
+            crate::telemetry::error_chain(&error)
+        )
     });
     open.commit.publish(result.clone());
     result
@@ -198,17 +192,6 @@ fn fail_transaction(slot: &mut Slot, why: &str) {
         while Manager::rollback_transaction(&mut open.conn).is_ok() {}
         open.commit.publish(Err(why.to_owned()));
     }
-}
-
-/// The error with its chain, for the log line of each writer that it fails.
-fn error_text(error: &StorageError) -> String {
-    let mut text = format!("the shared write transaction failed to commit: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// Every lock here guards state that is consistent at each unlock, and no user code runs while a
