@@ -817,6 +817,11 @@ fn disk_use(url: &str) -> (u64, String) {
         }
     };
     let total = parts.iter().map(|p| p.bytes as u64).sum();
+    // Every table and index, for the report's reader who wants to know where the bytes went.
+    eprintln!("disk use by table and index:");
+    for p in &parts {
+        eprintln!("    {:<40} {:>12} B", p.name, p.bytes);
+    }
     let largest = parts
         .iter()
         .take(5)

@@ -3,6 +3,8 @@
 
 use chrono::NaiveDateTime;
 
+use super::email::RenderedEmail;
+
 /// Replaced by the acceptance URL when the message is sent.
 pub const ACCEPT_URL_PLACEHOLDER: &str = "{{accept_url}}";
 
@@ -44,12 +46,6 @@ impl InvitationSummary {
     }
 }
 
-pub struct InvitationEmail {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
 pub struct InvitationDetails<'a> {
     pub organization_name: &'a str,
     pub inviter: &'a str,
@@ -58,8 +54,9 @@ pub struct InvitationDetails<'a> {
     pub expires_at: NaiveDateTime,
 }
 
-impl InvitationEmail {
-    pub fn render(d: &InvitationDetails<'_>) -> Self {
+impl InvitationDetails<'_> {
+    pub fn render(&self) -> RenderedEmail {
+        let d = self;
         let expires = d.expires_at.format("%Y-%m-%d %H:%M UTC");
         let greeting = if d.invitee_name.is_empty() {
             "Hello,".to_owned()
@@ -84,7 +81,7 @@ impl InvitationEmail {
             role = d.role,
             url = ACCEPT_URL_PLACEHOLDER,
         );
-        Self { subject, text, html }
+        RenderedEmail { subject, text, html }
     }
 }
 
@@ -102,13 +99,14 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_the_link_is_a_placeholder() {
-        let mail = InvitationEmail::render(&InvitationDetails {
+        let mail = (InvitationDetails {
             organization_name: "A&B <Corp>",
             inviter: "Eve",
             invitee_name: "Bob",
             role: super::super::Role::Checker,
             expires_at: crate::domain::now(),
-        });
+        })
+        .render();
         assert!(mail.html.contains("A&amp;B &lt;Corp&gt;"));
         assert!(mail.text.contains(ACCEPT_URL_PLACEHOLDER) && mail.html.contains(ACCEPT_URL_PLACEHOLDER));
         assert!(mail.subject.contains("A&B <Corp>"));

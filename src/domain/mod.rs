@@ -2,6 +2,7 @@
 //! types, and the storage and service layers only ever see them.
 
 pub mod audit;
+pub mod email;
 pub mod events;
 pub mod ids;
 pub mod invitation;

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use super::{ServiceError, ServiceResult, stored};
 use crate::auth::{AuthError, TokenSigner, authenticate, hash_token, random_secret};
 use crate::domain::audit::{AuditContext, Channel, NewAuditEvent};
+use crate::domain::email::EmailTemplate;
 use crate::domain::{Actor, Email, MemberId, MemberStatus, OrganizationId, Role, Scope, TokenId};
 use crate::storage::{self, ConsoleSessionRow, Database, DbConnection, OutboxRow, SignInLinkRow, StorageError};
 
@@ -16,9 +17,6 @@ pub mod events {
     pub const SIGN_OUT: &str = "console.sign_out";
     pub const SIGN_IN_LINK: &str = "console.sign_in_link";
 }
-
-/// Placeholder for the sign-in URL in a stored e-mail; the secret is minted when the e-mail leaves.
-pub const SIGN_IN_URL_PLACEHOLDER: &str = "{{sign_in_url}}";
 
 /// How long an e-mailed sign-in link works.
 pub const SIGN_IN_LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
@@ -197,21 +195,11 @@ pub fn request_sign_in_links(db: &Database, email: &Email, context: &AuditContex
                     used_at: None,
                 },
             )?;
-            let text = format!(
-                "Someone (hopefully you) asked to sign in to the roster console of {org}.\n\n\
-                 Sign in: {url}\n\nThe link works once, for {minutes} minutes. If you did not ask for it, ignore this e-mail.\n",
-                org = organization.name,
-                url = SIGN_IN_URL_PLACEHOLDER,
-                minutes = SIGN_IN_LINK_TTL.num_minutes(),
-            );
-            let html = format!(
-                "<p>Someone (hopefully you) asked to sign in to the roster console of {org}.</p>\
-                 <p><a href=\"{url}\">Sign in to the console</a></p>\
-                 <p>The link works once, for {minutes} minutes. If you did not ask for it, ignore this e-mail.</p>",
-                org = crate::domain::invitation::html_escape(&organization.name),
-                url = SIGN_IN_URL_PLACEHOLDER,
-                minutes = SIGN_IN_LINK_TTL.num_minutes(),
-            );
+            let template = EmailTemplate::SignIn {
+                organization_name: organization.name.clone(),
+                minutes: SIGN_IN_LINK_TTL.num_minutes(),
+            };
+            let subject = template.render().subject;
             storage::insert_outbox_message(
                 conn,
                 organization_id,
@@ -220,9 +208,10 @@ pub fn request_sign_in_links(db: &Database, email: &Email, context: &AuditContex
                     organization_id: organization_id.to_string(),
                     invitation_id: None,
                     recipient: user.email.clone(),
-                    subject: format!("Sign in to roster: {}", organization.name),
-                    body_text: text,
-                    body_html: html,
+                    subject,
+                    body_text: String::new(),
+                    body_html: String::new(),
+                    template: Some(template.to_json()),
                     status: "PENDING".to_owned(),
                     attempts: 0,
                     next_attempt_at: now,

@@ -30,7 +30,8 @@ impl TryFrom<EventRow> for Event {
         Ok(Event {
             id: row.id,
             position: row.position(),
-            payload: serde_json::from_str(&row.payload)
+            payload: row
+                .public_payload()
                 .map_err(|_| StorageError::Corrupt(format!("event {} payload", row.id)))?,
             event_type: row.event_type,
             occurred_at: row.created_at,

@@ -9,6 +9,7 @@ use super::team::attach_invitation;
 use super::{ServiceError, ServiceResult, stored};
 use crate::auth::{hash_token, random_secret};
 use crate::domain::audit::{AuditContext, Channel, NewAuditEvent, events};
+use crate::domain::email::{EmailTemplate, SIGN_IN_URL_PLACEHOLDER};
 use crate::domain::invitation::ACCEPT_URL_PLACEHOLDER;
 use crate::domain::{InvitationId, Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
 use crate::mail::{Mailer, OutgoingMail};
@@ -84,11 +85,25 @@ fn deliver_one(
         .as_deref()
         .map(|i| stored("email_outbox.invitation_id", i))
         .transpose()?;
-    let mut mail = OutgoingMail {
-        to: message.recipient.clone(),
-        subject: message.subject.clone(),
-        text: message.body_text.clone(),
-        html: message.body_html.clone(),
+    // Messages queued before templates were stored carry their rendered bodies.
+    let mut mail = match message.template.as_deref() {
+        Some(stored_template) => {
+            let rendered = EmailTemplate::from_json(stored_template)
+                .map_err(|_| StorageError::Corrupt(format!("email_outbox {} template", message.id)))?
+                .render();
+            OutgoingMail {
+                to: message.recipient.clone(),
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+            }
+        }
+        None => OutgoingMail {
+            to: message.recipient.clone(),
+            subject: message.subject.clone(),
+            text: message.body_text.clone(),
+            html: message.body_html.clone(),
+        },
     };
 
     // Mint this attempt's token, committed before the e-mail leaves so that the link works on arrival.
@@ -127,8 +142,8 @@ fn deliver_one(
     if let Some(link_id) = message.sign_in_link_id.as_deref() {
         match super::console::mint_sign_in_url(db, organization_id, link_id, &policy.public_url)? {
             Some(url) => {
-                mail.text = mail.text.replace(super::console::SIGN_IN_URL_PLACEHOLDER, &url);
-                mail.html = mail.html.replace(super::console::SIGN_IN_URL_PLACEHOLDER, &url);
+                mail.text = mail.text.replace(SIGN_IN_URL_PLACEHOLDER, &url);
+                mail.html = mail.html.replace(SIGN_IN_URL_PLACEHOLDER, &url);
             }
             None => {
                 db.write(|conn| {

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{ServiceError, ServiceResult, members, stored};
 use crate::domain::audit::{AuditContext, NewAuditEvent, events};
-use crate::domain::invitation::{InvitationDetails, InvitationEmail, InvitationSummary};
+use crate::domain::email::EmailTemplate;
+use crate::domain::invitation::InvitationSummary;
 use crate::domain::provisioning::Authority;
 use crate::domain::team::{
     Lifecycle, StatusChange, check_deactivation, check_pending, decide_lifecycle, decide_status_change,
@@ -475,13 +476,14 @@ pub(crate) fn issue_invitation(
             delivered_at: None,
         },
     )?;
-    let mail = InvitationEmail::render(&InvitationDetails {
-        organization_name: &organization.name,
-        inviter: &inviter,
-        invitee_name: &full_name(member).unwrap_or_default(),
+    let template = EmailTemplate::Invitation {
+        organization_name: organization.name,
+        inviter,
+        invitee_name: full_name(member).unwrap_or_default(),
         role: member.role,
         expires_at,
-    });
+    };
+    let subject = template.render().subject;
     storage::insert_outbox_message(
         conn,
         member.organization_id,
@@ -490,9 +492,11 @@ pub(crate) fn issue_invitation(
             organization_id: member.organization_id.to_string(),
             invitation_id: Some(id.to_string()),
             recipient: email.as_str().to_owned(),
-            subject: mail.subject,
-            body_text: mail.text,
-            body_html: mail.html,
+            subject,
+            // Rendered when the message leaves (see `domain::email`).
+            body_text: String::new(),
+            body_html: String::new(),
+            template: Some(template.to_json()),
             status: "PENDING".to_owned(),
             attempts: 0,
             next_attempt_at: now,

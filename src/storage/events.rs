@@ -10,6 +10,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::query::Sql;
@@ -81,29 +82,130 @@ pub fn event_type_of(audit: &NewAuditEvent) -> Option<&'static str> {
     })
 }
 
-/// A member as the native API shows it (seed 000's fields), for event payloads.
-pub fn member_snapshot(row: &MemberRow) -> Value {
-    json!({
-        "member_id": row.id,
-        "user_id": row.user_id,
-        "team_id": row.organization_id,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "email": row.email,
-        "phone_number": row.phone_number,
-        "role": row.role,
-        "status": row.status,
-        "status_reason": row.status_reason,
-        "added_date": row.added_date,
-        "updated_at": row.updated_at,
-        "last_login": row.last_login,
-        "deactivated_date": row.deactivated_date,
-        "verified_at": row.verified_at,
-    })
-}
-
 /// The version of event payloads; a breaking change of their shape raises it.
 pub const PAYLOAD_VERSION: u32 = 1;
+
+/// How a payload is stored: only what the row's own columns do not already say (type,
+/// organization, time and subject are columns), with short keys and without nulls.
+/// [`EventRow::public_payload`] rebuilds the body receivers see. Stored whole, with a full member
+/// snapshot in seed 000's long field names, payloads made change events the largest table.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredPayload {
+    #[serde(rename = "a")]
+    actor: String,
+    #[serde(rename = "am", default, skip_serializing_if = "Option::is_none")]
+    actor_member_id: Option<String>,
+    #[serde(rename = "c")]
+    channel: String,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    member: Option<StoredMember>,
+    #[serde(rename = "x", default, skip_serializing_if = "Map::is_empty")]
+    changes: Map<String, Value>,
+}
+
+/// The member after the change, as the native API shows it (seed 000's fields); its id is the
+/// event's subject and its team the event's organization.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredMember {
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    first_name: Option<String>,
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    last_name: Option<String>,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
+    #[serde(rename = "r")]
+    role: String,
+    #[serde(rename = "s")]
+    status: String,
+    #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
+    status_reason: Option<String>,
+    #[serde(rename = "ad")]
+    added_date: NaiveDateTime,
+    #[serde(rename = "ua")]
+    updated_at: NaiveDateTime,
+    #[serde(rename = "ll", default, skip_serializing_if = "Option::is_none")]
+    last_login: Option<NaiveDateTime>,
+    #[serde(rename = "dd", default, skip_serializing_if = "Option::is_none")]
+    deactivated_date: Option<NaiveDateTime>,
+    #[serde(rename = "va", default, skip_serializing_if = "Option::is_none")]
+    verified_at: Option<NaiveDateTime>,
+}
+
+impl From<&MemberRow> for StoredMember {
+    fn from(row: &MemberRow) -> Self {
+        Self {
+            user_id: row.user_id.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            email: row.email.clone(),
+            phone_number: row.phone_number.clone(),
+            role: row.role.clone(),
+            status: row.status.clone(),
+            status_reason: row.status_reason.clone(),
+            added_date: row.added_date,
+            updated_at: row.updated_at,
+            last_login: row.last_login,
+            deactivated_date: row.deactivated_date,
+            verified_at: row.verified_at,
+        }
+    }
+}
+
+impl StoredMember {
+    fn public(self, member_id: Option<&str>, organization_id: &str) -> Value {
+        json!({
+            "member_id": member_id,
+            "user_id": self.user_id,
+            "team_id": organization_id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "phone_number": self.phone_number,
+            "role": self.role,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "added_date": self.added_date,
+            "updated_at": self.updated_at,
+            "last_login": self.last_login,
+            "deactivated_date": self.deactivated_date,
+            "verified_at": self.verified_at,
+        })
+    }
+}
+
+impl EventRow {
+    /// The payload receivers see: type, version, organization, time, actor, the member after the
+    /// change when the event is about one, and the changes.
+    pub fn public_payload(&self) -> Result<Value, serde_json::Error> {
+        let stored: Value = serde_json::from_str(&self.payload)?;
+        // Rows written before the compact form hold the public payload itself.
+        if stored.get("type").is_some() {
+            return Ok(stored);
+        }
+        let stored: StoredPayload = serde_json::from_value(stored)?;
+        let mut payload = Map::new();
+        payload.insert("type".into(), json!(self.event_type));
+        payload.insert("version".into(), json!(PAYLOAD_VERSION));
+        payload.insert("organization_id".into(), json!(self.organization_id));
+        payload.insert("occurred_at".into(), json!(self.created_at));
+        payload.insert(
+            "actor".into(),
+            json!({"actor": stored.actor, "member_id": stored.actor_member_id, "channel": stored.channel}),
+        );
+        if let Some(member) = stored.member {
+            payload.insert(
+                "member".into(),
+                member.public(self.subject_id.as_deref(), &self.organization_id),
+            );
+        }
+        payload.insert("changes".into(), Value::Object(stored.changes));
+        Ok(Value::Object(payload))
+    }
+}
 
 /// Writes the change events of `audits` (those that are changes), with the member each is about
 /// as it is now (after the change), in one statement per 200.
@@ -127,35 +229,31 @@ pub fn insert_events_for(
         let mut sql = Sql::new(conn);
         sql.push("INSERT INTO events (organization_id, event_type, subject_id, payload, created_at) VALUES ");
         for (i, (audit, event_type)) in chunk.iter().enumerate() {
-            let member = audit
-                .subject_member_id
-                .and_then(|id| members.get(&id.to_string()))
-                .map(member_snapshot);
-            let mut payload = Map::new();
-            payload.insert("type".into(), json!(event_type));
-            payload.insert("version".into(), json!(PAYLOAD_VERSION));
-            payload.insert("organization_id".into(), json!(audit.organization_id.to_string()));
-            payload.insert("occurred_at".into(), json!(now));
-            payload.insert(
-                "actor".into(),
-                json!({"actor": context.actor, "member_id": context.actor_member_id.map(|m| m.to_string()), "channel": context.channel.as_str()}),
-            );
-            if let Some(member) = member {
-                payload.insert("member".into(), member);
-            }
-            payload.insert("changes".into(), Value::Object(audit.metadata.clone()));
+            let member = audit.subject_member_id.and_then(|id| members.get(&id.to_string()));
+            let payload = StoredPayload {
+                actor: context.actor.clone(),
+                actor_member_id: context.actor_member_id.map(|m| m.to_string()),
+                channel: context.channel.as_str().to_owned(),
+                member: member.map(StoredMember::from),
+                changes: audit.metadata.clone(),
+            };
+            // A member's event has the member as its subject, which the stored form relies on.
+            let subject = match member {
+                Some(m) => Some(m.id.clone()),
+                None => audit.subject_member_id.map(|m| m.to_string()).or_else(|| {
+                    audit
+                        .metadata
+                        .get("group_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }),
+            };
             sql.push(if i == 0 { "(" } else { ", (" });
             sql.text(audit.organization_id.to_string()).push(", ");
             sql.text(*event_type).push(", ");
-            sql.optional_text(audit.subject_member_id.map(|m| m.to_string()).or_else(|| {
-                audit
-                    .metadata
-                    .get("group_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }))
-            .push(", ");
-            sql.text(Value::Object(payload).to_string()).push(", ");
+            sql.optional_text(subject).push(", ");
+            sql.text(serde_json::to_string(&payload).expect("a stored payload serialises"))
+                .push(", ");
             sql.time(now).push(")");
         }
         sql.execute(conn)?;
@@ -409,4 +507,81 @@ pub fn find_delivery(conn: &mut DbConnection, organization_id: OrganizationId, i
         .filter(webhook_deliveries::id.eq(id))
         .select(DeliveryRow::as_select())
         .first(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(payload: &str) -> EventRow {
+        EventRow {
+            id: 7,
+            organization_id: "org-1".into(),
+            event_type: "member.deactivated".into(),
+            subject_id: Some("mem-1".into()),
+            payload: payload.into(),
+            created_at: chrono::NaiveDate::from_ymd_opt(2026, 12, 6)
+                .unwrap()
+                .and_hms_micro_opt(13, 0, 0, 123_450)
+                .unwrap(),
+            txid: 0,
+        }
+    }
+
+    #[test]
+    fn the_compact_form_rebuilds_the_whole_public_payload() {
+        let stored = StoredPayload {
+            actor: "scim:okta".into(),
+            actor_member_id: None,
+            channel: "scim".into(),
+            member: Some(StoredMember {
+                user_id: None,
+                first_name: Some("Ada".into()),
+                last_name: None,
+                email: Some("ada@example.com".into()),
+                phone_number: None,
+                role: "VIEWER".into(),
+                status: "INACTIVE".into(),
+                status_reason: None,
+                added_date: row("").created_at,
+                updated_at: row("").created_at,
+                last_login: None,
+                deactivated_date: Some(row("").created_at),
+                verified_at: None,
+            }),
+            changes: json!({"old_status": "ACTIVE"}).as_object().unwrap().clone(),
+        };
+        let text = serde_json::to_string(&stored).unwrap();
+        // No nulls and no field the row's columns already hold.
+        assert!(
+            !text.contains("null") && !text.contains("org-1") && !text.contains("mem-1"),
+            "{text}"
+        );
+        let at = "2026-12-06T13:00:00.123450";
+        assert_eq!(
+            row(&text).public_payload().unwrap(),
+            json!({
+                "type": "member.deactivated",
+                "version": 1,
+                "organization_id": "org-1",
+                "occurred_at": at,
+                "actor": {"actor": "scim:okta", "member_id": null, "channel": "scim"},
+                "member": {
+                    "member_id": "mem-1", "user_id": null, "team_id": "org-1",
+                    "first_name": "Ada", "last_name": null, "email": "ada@example.com",
+                    "phone_number": null, "role": "VIEWER", "status": "INACTIVE", "status_reason": null,
+                    "added_date": at, "updated_at": at, "last_login": null,
+                    "deactivated_date": at, "verified_at": null,
+                },
+                "changes": {"old_status": "ACTIVE"},
+            })
+        );
+    }
+
+    #[test]
+    fn payloads_stored_whole_before_the_compact_form_are_served_as_they_are() {
+        let legacy = json!({"type": "group.created", "version": 1, "changes": {"group_id": "g"}});
+        assert_eq!(row(&legacy.to_string()).public_payload().unwrap(), legacy);
+        assert!(row("{\"a\": 1}").public_payload().is_err());
+    }
 }

@@ -105,6 +105,9 @@ pub struct OutboxRow {
     pub sent_at: Option<NaiveDateTime>,
     /// Set for a console sign-in e-mail: the link whose secret is minted when it leaves.
     pub sign_in_link_id: Option<String>,
+    /// What the message says (`domain::email::EmailTemplate` as JSON), rendered when it leaves;
+    /// the body columns are empty then. Messages queued before this column have bodies instead.
+    pub template: Option<String>,
 }
 
 pub fn insert_outbox_message(

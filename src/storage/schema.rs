@@ -123,6 +123,7 @@ diesel::table! {
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         sign_in_link_id -> Nullable<Text>,
+        template -> Nullable<Text>,
     }
 }
 

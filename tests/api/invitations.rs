@@ -370,7 +370,62 @@ async fn two_instances_send_each_message_once(backend: Backend) {
     smtp.stop();
 }
 
+/// Messages queued before the outbox stored templates hold rendered bodies and no template; they
+/// still leave as they were written, with a working link.
+async fn a_message_queued_with_rendered_bodies_still_leaves(backend: Backend) {
+    let app = spawn_app_with(TestDb::create(backend), |_| {}).await;
+    let member = app.invite_json("legacy@example.com").await;
+    let mut seen = Vec::new();
+    let first = crate::helpers::next_mail(&app, &mut seen).await;
+    assert!(first.contains("invited you to join"), "{first}");
+
+    // An older message of the same invitation, as an earlier version stored it.
+    let mut conn = app.db.get().unwrap();
+    let invitation = roster::storage::find_latest_invitation(
+        &mut conn,
+        app.org,
+        member["member_id"].as_str().unwrap().parse().unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    let now = roster::domain::now();
+    let placeholder = roster::domain::invitation::ACCEPT_URL_PLACEHOLDER;
+    roster::storage::insert_outbox_message(
+        &mut conn,
+        app.org,
+        &roster::storage::OutboxRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            organization_id: app.org.to_string(),
+            invitation_id: Some(invitation.id.clone()),
+            recipient: "legacy@example.com".into(),
+            subject: "Stored whole".into(),
+            body_text: format!("Rendered long ago: {placeholder}\n"),
+            body_html: format!("<p><a href=\"{placeholder}\">Rendered long ago</a></p>"),
+            status: "PENDING".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+            sign_in_link_id: None,
+            template: None,
+        },
+    )
+    .unwrap();
+    drop(conn);
+
+    let second = crate::helpers::next_mail(&app, &mut seen).await;
+    assert!(
+        second.contains("Subject: Stored whole") && second.contains("Rendered long ago"),
+        "{second}"
+    );
+    assert!(!second.contains(placeholder), "{second}");
+    assert_eq!(app.accept_json(&token_in(&second)).await.0, 200, "its link works");
+}
+
 both_backends!(
+    a_message_queued_with_rendered_bodies_still_leaves,
     two_instances_send_each_message_once,
     a_real_smtp_conversation_then_acceptance,
     a_mail_server_that_is_down_delays_but_never_loses,

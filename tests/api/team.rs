@@ -224,7 +224,11 @@ async fn invite_then_find_then_watch_the_status(backend: Backend) {
     let outbox = storage::list_outbox_for_invitation(&mut conn, app.org, invitation.id.parse().unwrap()).unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].recipient, "new.user@domain.com");
-    assert!(outbox[0].body_text.contains("Test organization"));
+    // Stored as its template, rendered when it leaves.
+    assert!(outbox[0].body_text.is_empty() && outbox[0].body_html.is_empty());
+    let template = roster::domain::email::EmailTemplate::from_json(outbox[0].template.as_deref().unwrap()).unwrap();
+    assert!(template.render().text.contains("Test organization"));
+    assert_eq!(template.render().subject, outbox[0].subject);
     drop(conn);
 
     app.accept(app.org, id);
