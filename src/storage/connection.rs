@@ -102,11 +102,16 @@ impl DatabaseUrl {
                 configure_sqlite_library();
                 let mut conn = SqliteConnection::establish(&self.target).map_err(StorageError::Connection)?;
                 // busy_timeout first: switching to WAL takes a lock another connection may hold.
-                conn.batch_execute(
-                    // case_sensitive_like: LIKE behaves as on PostgreSQL, and prefix matches can use indexes.
+                // case_sensitive_like: LIKE behaves as on PostgreSQL, and prefix matches can use indexes.
+                // wal_autocheckpoint: checkpoints run in the background (see `storage::checkpoint`);
+                // journal_size_limit: the log file shrinks back after a burst.
+                conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
-                )?;
+                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; \
+                     PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+                    super::checkpoint::BACKSTOP_PAGES,
+                    16 * 1024 * 1024,
+                ))?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -248,6 +253,8 @@ pub struct Database {
     sqlite_writer: std::sync::Arc<super::group_commit::WriteGroup>,
     /// Checkouts that gave up waiting for a connection (the metrics show it).
     wait_timeouts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// SQLite: the log is checkpointed in the background while a clone of this pool lives.
+    _checkpointer: Option<std::sync::Arc<super::checkpoint::Checkpointer>>,
 }
 
 /// The pool as the metrics see it.
@@ -267,11 +274,18 @@ impl Database {
             .connection_timeout(settings.connect_timeout)
             .test_on_check_out(false)
             .build(Manager { url: url.clone() })?;
+        let checkpointer = match url.backend() {
+            Backend::Sqlite => Some(std::sync::Arc::new(
+                super::checkpoint::Checkpointer::start(url).map_err(StorageError::Thread)?,
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             url: url.clone(),
             sqlite_writer: Default::default(),
             wait_timeouts: Default::default(),
+            _checkpointer: checkpointer,
         })
     }
 

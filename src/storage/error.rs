@@ -27,6 +27,9 @@ pub enum StorageError {
     /// failure's chain, as the caller that wrote the batch saw it.
     #[error("{0}")]
     Shared(String),
+    /// A thread the storage runs (the SQLite background checkpoint) could not start.
+    #[error("cannot start a storage thread")]
+    Thread(#[source] std::io::Error),
 }
 
 impl From<DieselError> for StorageError {

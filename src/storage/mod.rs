@@ -6,6 +6,7 @@
 //! transaction (see [`Database::write`]) and runs it off the async workers.
 
 mod audit;
+mod checkpoint;
 mod connection;
 mod console;
 mod error;

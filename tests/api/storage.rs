@@ -402,6 +402,34 @@ async fn changed_tables_are_analyzed(backend: Backend) {
     }
 }
 
+/// SQLite's log is copied into the database file by the background checkpoint, not by a commit:
+/// well below the commits' own backstop, the file grows by what was written without another write.
+#[test]
+fn the_log_is_checkpointed_in_the_background() {
+    let test_db = TestDb::create(Backend::Sqlite);
+    let db = test_db.migrated();
+    let org = create_org(&db, "Checkpoints");
+    let file = test_db.dir.path().join("roster.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    db.write(|conn| {
+        for i in 0..2_000 {
+            storage::insert_member(conn, org, &new_member(org, &format!("u{i}@checkpoint.example")))?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() < before + 500_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {} bytes (from {before}): nothing was checkpointed",
+            size()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The plans of the hot reads, as SQLite makes them. SQLite only: it plans without statistics and,
 /// built with the planner stability guarantee, without bound values, so its plans are facts of the
 /// schema and the SQL; PostgreSQL chooses by statistics. Every statement a read issues is captured
