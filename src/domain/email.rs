@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::Role;
-use super::invitation::{InvitationDetails, html_escape};
+use super::invitation::{InvitationDetails, html_escape, invitation_subject};
 
 /// Replaced by the one-time console sign-in URL when the message is sent.
 pub const SIGN_IN_URL_PLACEHOLDER: &str = "{{sign_in_url}}";
@@ -48,6 +48,14 @@ pub enum EmailTemplate {
 }
 
 impl EmailTemplate {
+    /// The subject line alone (the outbox lists it), without rendering the bodies.
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Invitation { organization_name, .. } => invitation_subject(organization_name),
+            Self::SignIn { organization_name, .. } => format!("Sign in to roster: {organization_name}"),
+        }
+    }
+
     pub fn render(&self) -> RenderedEmail {
         match self {
             Self::Invitation {
@@ -68,7 +76,7 @@ impl EmailTemplate {
                 organization_name,
                 minutes,
             } => RenderedEmail {
-                subject: format!("Sign in to roster: {organization_name}"),
+                subject: self.subject(),
                 text: format!(
                     "Someone (hopefully you) asked to sign in to the roster console of {organization_name}.\n\n\
                      Sign in: {SIGN_IN_URL_PLACEHOLDER}\n\nThe link works once, for {minutes} minutes. \
@@ -113,6 +121,7 @@ mod tests {
         assert_eq!(back, template);
         let mail = back.render();
         assert_eq!(mail.subject, "You are invited to join A&B");
+        assert_eq!(back.subject(), mail.subject);
         assert!(mail.text.starts_with("Hello,\n") && mail.html.contains("A&amp;B"));
 
         let sign_in = EmailTemplate::SignIn {

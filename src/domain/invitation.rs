@@ -63,7 +63,7 @@ impl InvitationDetails<'_> {
         } else {
             format!("Hello {},", d.invitee_name)
         };
-        let subject = format!("You are invited to join {}", d.organization_name);
+        let subject = invitation_subject(d.organization_name);
         let text = format!(
             "{greeting}\n\n{inviter} invited you to join {org} as {role}.\n\n\
              Accept the invitation: {url}\n\nThe link is valid until {expires} and can be used once.\n",
@@ -83,6 +83,10 @@ impl InvitationDetails<'_> {
         );
         RenderedEmail { subject, text, html }
     }
+}
+
+pub fn invitation_subject(organization_name: &str) -> String {
+    format!("You are invited to join {organization_name}")
 }
 
 pub fn html_escape(s: &str) -> String {

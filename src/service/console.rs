@@ -199,7 +199,7 @@ pub fn request_sign_in_links(db: &Database, email: &Email, context: &AuditContex
                 organization_name: organization.name.clone(),
                 minutes: SIGN_IN_LINK_TTL.num_minutes(),
             };
-            let subject = template.render().subject;
+            let subject = template.subject();
             storage::insert_outbox_message(
                 conn,
                 organization_id,

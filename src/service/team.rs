@@ -483,7 +483,7 @@ pub(crate) fn issue_invitation(
         role: member.role,
         expires_at,
     };
-    let subject = template.render().subject;
+    let subject = template.subject();
     storage::insert_outbox_message(
         conn,
         member.organization_id,
