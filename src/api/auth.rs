@@ -11,9 +11,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{
-    AuthError, Principal, VerifiedToken, authenticate, authenticate_verified, authenticate_verified_without_writes,
-};
+use crate::auth::{AuthError, Principal, VerifiedToken, authenticate, authenticate_verified};
 use crate::domain::Scope;
 use crate::domain::audit::{AuditContext, Channel};
 use crate::scim::ScimError;
@@ -96,10 +94,7 @@ impl ScimAuth {
     }
 
     fn principal(&self, state: &AppState) -> Result<Principal, ScimError> {
-        Self::with_scim_scope(authenticate_verified(&state.db, &self.0, crate::domain::now()).map_err(scim_auth_error)?)
-    }
-
-    fn with_scim_scope(principal: Principal) -> Result<Principal, ScimError> {
+        let principal = authenticate_verified(&state.db, &self.0, crate::domain::now()).map_err(scim_auth_error)?;
         if !principal.has_scope(Scope::Scim) {
             return Err(ScimError::forbidden("this token does not carry the scim scope"));
         }
@@ -116,26 +111,6 @@ impl ScimAuth {
         crate::api::in_blocking_pool(move || f(self.principal(&state)?))
             .await
             .unwrap_or_else(|_| Err(ScimError::internal()))
-    }
-
-    /// [`ScimAuth::run`] for a read of one resource, a few point lookups. On SQLite, whose readers
-    /// never wait for a lock (WAL), with connections idle in the pool, it runs on the async worker
-    /// itself: the hop to a blocking thread and back cost more than such a read (a third of the
-    /// CPU of `GET /Users/{id}` was thread switching). Anything else goes to the blocking pool.
-    pub async fn point_read<T: Send + 'static>(
-        self,
-        state: &web::Data<AppState>,
-        f: impl FnOnce(Principal) -> Result<T, ScimError> + Send + 'static,
-    ) -> Result<T, ScimError> {
-        if state.db.reads_inline() {
-            let principal = authenticate_verified_without_writes(&state.db, &self.0, crate::domain::now())
-                .map_err(scim_auth_error)?;
-            // Without a last use to record; otherwise off the worker, where it may wait for a write.
-            if let Some(principal) = principal {
-                return f(Self::with_scim_scope(principal)?);
-            }
-        }
-        self.run(state, f).await
     }
 
     /// [`ScimAuth::run`] for a change: `f` also gets the audit context of the caller.

@@ -6,9 +6,7 @@ mod principal;
 mod tokens;
 
 pub use keys::{SigningKey, load_or_create_signing_key, write_private_file};
-pub use principal::{
-    Principal, VerifiedToken, authenticate, authenticate_verified, authenticate_verified_without_writes,
-};
+pub use principal::{Principal, VerifiedToken, authenticate, authenticate_verified};
 pub use tokens::{Claims, IssuedToken, TOKEN_PREFIX, TokenSigner, hash_token, random_secret};
 
 /// Why a request was not authenticated. Every variant is a 401; the message is safe to show.

@@ -107,26 +107,6 @@ impl VerifiedToken {
 /// The registry half of [`authenticate`], for a token already verified: so that a request can run
 /// it in the same blocking call as its use case.
 pub fn authenticate_verified(db: &Database, token: &VerifiedToken, now: NaiveDateTime) -> Result<Principal, AuthError> {
-    Ok(check_registry(db, token, now, true)?.expect("recording the last use is allowed"))
-}
-
-/// [`authenticate_verified`] for a caller that must not wait for a write (an async worker): `None`
-/// when the token's or its member's last use is due to be recorded; that caller then authenticates
-/// through [`authenticate_verified`] off the worker. At most once a minute per token.
-pub fn authenticate_verified_without_writes(
-    db: &Database,
-    token: &VerifiedToken,
-    now: NaiveDateTime,
-) -> Result<Option<Principal>, AuthError> {
-    check_registry(db, token, now, false)
-}
-
-fn check_registry(
-    db: &Database,
-    token: &VerifiedToken,
-    now: NaiveDateTime,
-    may_write: bool,
-) -> Result<Option<Principal>, AuthError> {
     let (organization_id, token_id) = (token.organization_id, token.token_id);
     let presented_hash = token.hash.clone();
 
@@ -164,9 +144,6 @@ fn check_registry(
             }
             // Using a member's token is how a member signs in to roster: that is its last login.
             if m.last_login.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
-                if !may_write {
-                    return Ok(None);
-                }
                 storage::touch_member_login(&mut conn, organization_id, member_id, now)?;
             }
             Some(ActingMember {
@@ -182,19 +159,16 @@ fn check_registry(
 
     // Last use is recorded at most once a minute, so that reads stay reads.
     if row.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
-        if !may_write {
-            return Ok(None);
-        }
         storage::touch_token(&mut conn, organization_id, token_id, now)?;
     }
 
-    Ok(Some(Principal {
+    Ok(Principal {
         organization_id,
         token_id,
         token_hash: presented_hash,
         scopes,
         member,
-    }))
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -304,12 +304,6 @@ impl Database {
         })
     }
 
-    /// Whether a few point reads may run on the calling thread (an async worker) without waiting:
-    /// SQLite (in WAL mode readers take no lock a writer holds) with connections idle in the pool.
-    pub fn reads_inline(&self) -> bool {
-        self.backend() == Backend::Sqlite && self.pool.state().idle_connections >= 2
-    }
-
     pub fn pool_status(&self) -> PoolStatus {
         let state = self.pool.state();
         PoolStatus {

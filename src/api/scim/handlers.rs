@@ -10,7 +10,7 @@ use super::{header_value, method_not_allowed, query_pairs, read_json, scim_json}
 use crate::api::AppState;
 use crate::api::auth::{RequestMeta, ScimAuth};
 use crate::auth::Principal;
-use crate::domain::query::{Comparison, Condition, Direction, GroupField, ListQuery, MemberField, PageStart};
+use crate::domain::query::{Condition, Direction, GroupField, ListQuery, MemberField, PageStart};
 use crate::mapping::filter::{group_condition, group_sort_field, member_condition, member_sort_field};
 use crate::mapping::group::group_input;
 use crate::mapping::user::user_input;
@@ -398,26 +398,13 @@ async fn user_list(
 ) -> Result<HttpResponse, ScimError> {
     let query = member_query(&params)?;
     let db = state.db.clone();
-    let point = names_one_member(&query);
-    let read = move |p: Principal| provision::list_users(&db, p.organization_id, &query);
-    let (records, total) = if point {
-        auth.point_read(&state, read).await?
-    } else {
-        auth.run(&state, read).await?
-    };
+    let (records, total) = auth
+        .run(&state, move |p| provision::list_users(&db, p.organization_id, &query))
+        .await?;
     let (records, mut info, _) = cursor_page(&params, records, |r| r.member.id.to_string());
     info.total = total;
     let resources = render_users(&records, &projection, &base_url(&state));
     Ok(scim_json(StatusCode::OK, &list_response(resources, info)))
-}
-
-/// A filter naming one member by a unique key (`userName eq`, what IdPs send before each create):
-/// a read as small as one by id.
-fn names_one_member(query: &ListQuery<MemberField>) -> bool {
-    matches!(
-        query.condition,
-        Condition::Compare(MemberField::UserName | MemberField::Id, Comparison::Eq, _)
-    )
 }
 
 async fn list_users(req: HttpRequest, state: web::Data<AppState>, auth: ScimAuth) -> Result<HttpResponse, ScimError> {
@@ -450,7 +437,7 @@ async fn get_user(
     let (_, pairs) = query_params(&req, &state)?;
     let (db, id) = (state.db.clone(), id.into_inner());
     let record = auth
-        .point_read(&state, move |p| provision::get_user(&db, p.organization_id, &id))
+        .run(&state, move |p| provision::get_user(&db, p.organization_id, &id))
         .await?;
     if not_modified(&req, record.member.version) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), record.member.version));
@@ -782,13 +769,11 @@ async fn get_group(
     let projection = projection_of(&pairs, &GROUP);
     let with_members = projection.wants("members");
     let (db, id) = (state.db.clone(), id.into_inner());
-    let read = move |p: Principal| provision::get_group(&db, p.organization_id, &id, with_members);
-    // Without its members a group is one row; with them it may be thousands.
-    let record = if with_members {
-        auth.run(&state, read).await?
-    } else {
-        auth.point_read(&state, read).await?
-    };
+    let record = auth
+        .run(&state, move |p| {
+            provision::get_group(&db, p.organization_id, &id, with_members)
+        })
+        .await?;
     if not_modified(&req, record.group.version) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), record.group.version));
     }
