@@ -3,7 +3,7 @@
 //! By default SQLite checkpoints inside the commit that takes the log past 1,000 pages: that commit
 //! copies the log into the database file and waits for two `fsync`s while it still holds the write
 //! lock, and every writer queued behind it waits too. Under a stream of writes that was dozens of
-//! stalls a second, and about two fifths of the machine sat idle during `POST /Users`.
+//! stalls a second, each adding to the single writer's serial path.
 //!
 //! Here a thread with its own connection runs a passive checkpoint every
 //! [`CHECKPOINT_INTERVAL`]: it copies what is committed into the database file beside the writer,
