@@ -8,6 +8,7 @@
 //!     ROSTER_BENCH_PROFILE=/tmp/prof …                   # perf record on the server per workload
 //!     ROSTER_BENCH_PROFILE_SYSTEM=1 …                    # … on the whole machine instead
 //!     ROSTER_BENCH_PEERS=memory,sqlite …                 # also the scim-server crate, same run
+//!     ROSTER_BENCH_SERVER_MALLOC_ARENA_MAX=4 …           # glibc's arena limit, for the server only
 //!
 //! Workloads: W1 create users by POST /Users; W6 GET /Users/{id}; W2 filter userName eq a random
 //! existing user; W4 GET /Users?startIndex=random&count=100; N1 and N2 the native door's point read
@@ -69,7 +70,13 @@ fn start(url: &str, dir: &std::path::Path, org: Option<(String, String)>) -> Ser
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_roster"));
+    // ROSTER_BENCH_SERVER_MALLOC_ARENA_MAX: glibc's arena limit for the server only (the load
+    // generator keeps its own), to measure what the allocator's arenas cost in memory and speed.
+    if let Ok(arenas) = std::env::var("ROSTER_BENCH_SERVER_MALLOC_ARENA_MAX") {
+        server.env("MALLOC_ARENA_MAX", arenas);
+    }
+    let child = server
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("ROSTER_DATABASE_URL", url)
         .env("ROSTER_DATA_DIR", dir)
