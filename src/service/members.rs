@@ -235,7 +235,7 @@ pub(crate) fn reinvite_in(
     )?)?;
     let mut event = status_event(member, events::MEMBER_INVITE, updated.status);
     if updated.email.is_some() || updated.user_id.is_some() {
-        let invitation = issue_invitation(conn, &updated, actor, context, policy, now)?;
+        let invitation = issue_invitation(conn, &updated, actor, context, policy, now)?.id;
         event = event.with("invitation_id", invitation.to_string());
     }
     storage::insert_audit_event(conn, context, &event, now)?;
@@ -517,6 +517,8 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
         let default_role = super::default_role(conn, organization_id)?;
         let existing = storage::find_member_by_user_name(conn, organization_id, &profile.user_name)?;
         let role = roles.role.unwrap_or(default_role);
+        // The new member's row as inserted (a returning member's is read after its updates).
+        let mut inserted = None;
         let (id, rehired) = match existing {
             Some(row) if (row.scim_deleted_at.is_some() || row.removed_at.is_some()) && row.kind == kind.as_str() => {
                 let columns = columns_for(conn, organization_id, &profile, Some(&row.id))?;
@@ -565,7 +567,7 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
                     ignored_roles: ignored_roles_column(&roles),
                     kind: kind.as_str().to_owned(),
                 };
-                storage::insert_member(conn, organization_id, &row).map_err(uniqueness)?;
+                inserted = Some(storage::insert_member(conn, organization_id, &row).map_err(uniqueness)?);
                 storage::add_member_emails(conn, organization_id, id, &profile.addresses)?;
                 (id, None)
             }
@@ -588,7 +590,10 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
             };
             storage::update_member(conn, organization_id, id, &changes, now)?;
         }
-        let row = storage::find_member(conn, organization_id, id)?;
+        let row = match inserted {
+            Some(row) => row,
+            None => storage::find_member(conn, organization_id, id)?,
+        };
         let member = Member::try_from(row.clone())?;
         let mut audit = NewAuditEvent::new(organization_id, event)
             .about(id)
@@ -608,18 +613,23 @@ pub fn provision(db: &Database, call: &ChangeContext<'_>, new: NewProvisioned) -
                 }
             }
         }
+        let mut issued = None;
         if status == MemberStatus::Pending && member.email.is_some() {
             let invitation = issue_invitation(conn, &member, &PROVISIONER, call.audit, call.policy, now)?;
-            audit = audit.with("invitation_id", invitation.to_string());
+            audit = audit.with("invitation_id", invitation.id.to_string());
+            issued = Some(invitation.summary);
         }
-        storage::insert_audit_event(conn, call.audit, &audit, now)?;
+        // Neither the owners nor the invitation touch the member's row: it is the row after the change.
+        storage::insert_audit_event_about(conn, call.audit, &audit, &row, now)?;
         if rehired.is_some() || kind == MemberKind::Agent {
             return record(conn, row, now);
         }
-        // A new member is in no group yet, and the invitation does not touch its row.
+        // A new member is in no group yet, and its only invitation is the one just issued.
+        let mut member = member;
+        member.invitation = issued;
         Ok(ProvisionedRecord {
             attributes: attributes_of(&row)?,
-            member: attach_invitation(conn, member, now)?,
+            member,
             groups: Vec::new(),
             owners: Vec::new(),
         })

@@ -587,7 +587,7 @@ fn add_person_in(
     .with("role", role.as_str())
     .with("status", status.as_str());
     if let Joining::Invited { policy } = joining {
-        let invitation = team::issue_invitation(conn, &member, actor, context, policy, now)?;
+        let invitation = team::issue_invitation(conn, &member, actor, context, policy, now)?.id;
         event = event
             .with("consent", "invitation")
             .with("invitation_id", invitation.to_string());

@@ -400,7 +400,7 @@ pub fn invite_member(
         };
         let member = lock_member(conn, organization_id, member_id)?;
         storage::set_member_emails(conn, organization_id, member_id, &[invite.email.as_str().to_owned()])?;
-        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
+        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?.id;
         let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE)
             .about(member_id)
             .with("invitation_id", invitation_id.to_string())
@@ -430,7 +430,7 @@ pub(crate) fn issue_invitation(
     context: &AuditContext,
     policy: InvitationPolicy,
     now: NaiveDateTime,
-) -> ServiceResult<InvitationId> {
+) -> ServiceResult<IssuedInvitation> {
     // A registered person invited by their id keeps their address to themselves until they
     // accept: the invitation goes to the address they registered with.
     let email = match (&member.email, member.user_id) {
@@ -457,25 +457,22 @@ pub(crate) fn issue_invitation(
     // The acceptance token is minted when the e-mail is sent (and only its hash kept then); until
     // then the column holds the hash of a random value nobody knows.
     let unguessable = crate::auth::hash_token(&uuid::Uuid::new_v4().to_string());
-    storage::insert_invitation(
-        conn,
-        member.organization_id,
-        &InvitationRow {
-            id: id.to_string(),
-            organization_id: member.organization_id.to_string(),
-            member_id: member.id.to_string(),
-            token_hash: unguessable,
-            email: email.as_str().to_owned(),
-            status: "SENT".to_owned(),
-            invited_by: Some(context.actor.clone()),
-            created_at: now,
-            expires_at,
-            accepted_at: None,
-            cancelled_at: None,
-            delivery_status: "PENDING".to_owned(),
-            delivered_at: None,
-        },
-    )?;
+    let invitation = InvitationRow {
+        id: id.to_string(),
+        organization_id: member.organization_id.to_string(),
+        member_id: member.id.to_string(),
+        token_hash: unguessable,
+        email: email.as_str().to_owned(),
+        status: "SENT".to_owned(),
+        invited_by: Some(context.actor.clone()),
+        created_at: now,
+        expires_at,
+        accepted_at: None,
+        cancelled_at: None,
+        delivery_status: "PENDING".to_owned(),
+        delivered_at: None,
+    };
+    storage::insert_invitation(conn, member.organization_id, &invitation)?;
     let template = EmailTemplate::Invitation {
         organization_name: organization.name,
         inviter,
@@ -507,7 +504,16 @@ pub(crate) fn issue_invitation(
             sign_in_link_id: None,
         },
     )?;
-    Ok(id)
+    Ok(IssuedInvitation {
+        id,
+        summary: summary(&invitation, now),
+    })
+}
+
+/// An invitation just issued, and its state as the member shows it.
+pub(crate) struct IssuedInvitation {
+    pub id: InvitationId,
+    pub summary: InvitationSummary,
 }
 
 fn full_name(m: &Member) -> Option<String> {
@@ -533,7 +539,7 @@ pub fn resend_invitation(
         let member = lock_member(conn, organization_id, id)?;
         check_pending(member.status, "resent").map_err(refused)?;
         storage::close_open_invitations(conn, organization_id, id, "SUPERSEDED", now)?;
-        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?;
+        let invitation_id = issue_invitation(conn, &member, actor, context, policy, now)?.id;
         let event = NewAuditEvent::new(organization_id, events::MEMBER_INVITE_RESEND)
             .about(id)
             .with("invitation_id", invitation_id.to_string());

@@ -34,6 +34,28 @@ pub fn insert_audit_event(
     event: &NewAuditEvent,
     now: NaiveDateTime,
 ) -> StorageResult<AuditEventRow> {
+    insert_audit_event_knowing(conn, context, event, None, now)
+}
+
+/// [`insert_audit_event`] for a change whose caller holds the subject's row as it is after the
+/// change: the change event takes it instead of reading the member again.
+pub fn insert_audit_event_about(
+    conn: &mut DbConnection,
+    context: &AuditContext,
+    event: &NewAuditEvent,
+    subject: &super::MemberRow,
+    now: NaiveDateTime,
+) -> StorageResult<AuditEventRow> {
+    insert_audit_event_knowing(conn, context, event, Some(subject), now)
+}
+
+fn insert_audit_event_knowing(
+    conn: &mut DbConnection,
+    context: &AuditContext,
+    event: &NewAuditEvent,
+    known: Option<&super::MemberRow>,
+    now: NaiveDateTime,
+) -> StorageResult<AuditEventRow> {
     let row = AuditEventRow {
         id: uuid::Uuid::now_v7().to_string(),
         organization_id: event.organization_id.to_string(),
@@ -54,7 +76,7 @@ pub fn insert_audit_event(
         .values(&row)
         .execute(c))?;
     // A change also goes out as an event, in the same transaction (see `storage::events`).
-    super::events::insert_events_for(conn, context, &[event], now)?;
+    super::events::insert_events_knowing(conn, context, &[event], known, now)?;
     Ok(row)
 }
 

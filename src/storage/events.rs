@@ -215,6 +215,18 @@ pub fn insert_events_for(
     audits: &[&NewAuditEvent],
     now: NaiveDateTime,
 ) -> StorageResult<()> {
+    insert_events_knowing(conn, context, audits, None, now)
+}
+
+/// [`insert_events_for`], given the row of a subject as it is after the change, which is then not
+/// read again.
+pub(super) fn insert_events_knowing(
+    conn: &mut DbConnection,
+    context: &AuditContext,
+    audits: &[&NewAuditEvent],
+    known: Option<&MemberRow>,
+    now: NaiveDateTime,
+) -> StorageResult<()> {
     let changes: Vec<(&NewAuditEvent, &'static str)> = audits
         .iter()
         .filter_map(|a| event_type_of(a).map(|t| (*a, t)))
@@ -224,8 +236,15 @@ pub fn insert_events_for(
     }
     for chunk in changes.chunks(200) {
         let organization_id = chunk[0].0.organization_id;
-        let subjects: Vec<MemberId> = chunk.iter().filter_map(|(a, _)| a.subject_member_id).collect();
-        let members = super::members::members_by_id(conn, organization_id, &subjects)?;
+        let subjects: Vec<MemberId> = chunk
+            .iter()
+            .filter_map(|(a, _)| a.subject_member_id)
+            .filter(|id| known.is_none_or(|row| row.id != id.to_string()))
+            .collect();
+        let mut members = super::members::members_by_id(conn, organization_id, &subjects)?;
+        if let Some(row) = known {
+            members.insert(row.id.clone(), row.clone());
+        }
         let mut sql = Sql::new(conn);
         sql.push("INSERT INTO events (organization_id, event_type, subject_id, payload, created_at) VALUES ");
         for (i, (audit, event_type)) in chunk.iter().enumerate() {

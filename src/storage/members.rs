@@ -67,14 +67,19 @@ pub struct NewMember {
     pub kind: String,
 }
 
+/// Inserts a member and returns its row as stored (defaults included), without reading it again.
 pub fn insert_member(
     conn: &mut DbConnection,
     organization_id: OrganizationId,
     member: &NewMember,
-) -> StorageResult<()> {
+) -> StorageResult<MemberRow> {
     debug_assert_eq!(member.organization_id, organization_id.to_string());
-    super::connection::on_backend!(conn, |c| diesel::insert_into(members::table).values(member).execute(c))?;
-    Ok(())
+    Ok(super::connection::on_backend!(conn, |c| diesel::insert_into(
+        members::table
+    )
+    .values(member)
+    .returning(MemberRow::as_returning())
+    .get_result(c))?)
 }
 
 /// Inserts several members of one organization in one statement per 500 (seeding, imports).

@@ -25,8 +25,8 @@ mod tokens;
 mod users;
 
 pub use audit::{
-    AuditEventRow, AuditQuery, ProductAuditEvent, audit_events_after, insert_audit_event, insert_audit_events,
-    insert_product_event, list_audit_events,
+    AuditEventRow, AuditQuery, ProductAuditEvent, audit_events_after, insert_audit_event, insert_audit_event_about,
+    insert_audit_events, insert_product_event, list_audit_events,
 };
 pub use connection::{
     Backend, Database, DatabaseUrl, DbConnection, PoolSettings, PoolStatus, redact, write_transaction,

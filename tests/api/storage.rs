@@ -283,7 +283,7 @@ async fn a_failed_write_leaves_nothing_behind(backend: Backend) {
     let test_db = TestDb::create(backend);
     let db = test_db.migrated();
     let a = create_org(&db, "A");
-    let result: Result<(), StorageError> = db.write(|conn| {
+    let result: Result<_, StorageError> = db.write(|conn| {
         storage::insert_member(conn, a, &new_member(a, "carol@x.com"))?;
         // The second insert violates the unique index: the whole transaction must roll back.
         storage::insert_member(conn, a, &new_member(a, "CAROL@x.com"))
@@ -327,7 +327,14 @@ async fn concurrent_writers_keep_exactly_their_own_changes(backend: Backend) {
         .collect();
     for (i, thread) in threads.into_iter().enumerate() {
         match (i % 4, thread.join()) {
-            (0, Ok(result)) => result.unwrap_or_else(|e| panic!("writer {i}: {e}")),
+            (0, Ok(result)) => {
+                // The row as inserted, defaults included, is what the insert returns.
+                let row = result.unwrap_or_else(|e| panic!("writer {i}: {e}"));
+                assert_eq!(
+                    (row.user_name.as_str(), row.version),
+                    (format!("w{i}-b@x.com").as_str(), 1)
+                );
+            }
             (1, Ok(result)) => assert!(result.unwrap_err().is_unique_on("user_name_ci"), "writer {i}"),
             (2, Ok(result)) => assert!(matches!(result, Err(StorageError::NotFound)), "writer {i}"),
             (3, Err(_)) => {}
