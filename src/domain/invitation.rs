@@ -56,29 +56,28 @@ pub struct InvitationDetails<'a> {
 
 impl InvitationDetails<'_> {
     pub fn render(&self) -> RenderedEmail {
-        let d = self;
-        let expires = d.expires_at.format("%Y-%m-%d %H:%M UTC");
-        let greeting = if d.invitee_name.is_empty() {
+        let expires = self.expires_at.format("%Y-%m-%d %H:%M UTC");
+        let greeting = if self.invitee_name.is_empty() {
             "Hello,".to_owned()
         } else {
-            format!("Hello {},", d.invitee_name)
+            format!("Hello {},", self.invitee_name)
         };
-        let subject = invitation_subject(d.organization_name);
+        let subject = invitation_subject(self.organization_name);
         let text = format!(
             "{greeting}\n\n{inviter} invited you to join {org} as {role}.\n\n\
              Accept the invitation: {url}\n\nThe link is valid until {expires} and can be used once.\n",
-            inviter = d.inviter,
-            org = d.organization_name,
-            role = d.role,
+            inviter = self.inviter,
+            org = self.organization_name,
+            role = self.role,
             url = ACCEPT_URL_PLACEHOLDER,
         );
         let html = format!(
             "<!doctype html><html><body><p>{greeting}</p><p>{inviter} invited you to join <strong>{org}</strong> as {role}.</p>\
              <p><a href=\"{url}\">Accept the invitation</a></p><p>The link is valid until {expires} and can be used once.</p></body></html>",
             greeting = html_escape(&greeting),
-            inviter = html_escape(d.inviter),
-            org = html_escape(d.organization_name),
-            role = d.role,
+            inviter = html_escape(self.inviter),
+            org = html_escape(self.organization_name),
+            role = self.role,
             url = ACCEPT_URL_PLACEHOLDER,
         );
         RenderedEmail { subject, text, html }

@@ -204,22 +204,8 @@ pub fn request_sign_in_links(db: &Database, email: &Email, context: &AuditContex
                 conn,
                 organization_id,
                 &OutboxRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    organization_id: organization_id.to_string(),
-                    invitation_id: None,
-                    recipient: user.email.clone(),
-                    subject,
-                    body_text: String::new(),
-                    body_html: String::new(),
-                    template: Some(template.to_json()),
-                    status: "PENDING".to_owned(),
-                    attempts: 0,
-                    next_attempt_at: now,
-                    locked_until: None,
-                    last_error: None,
-                    created_at: now,
-                    sent_at: None,
                     sign_in_link_id: Some(link_id.clone()),
+                    ..OutboxRow::queued(organization_id, user.email.clone(), subject, template.to_json(), now)
                 },
             )?;
             let event = NewAuditEvent::new(organization_id, events::SIGN_IN_LINK)

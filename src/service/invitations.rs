@@ -9,7 +9,7 @@ use super::team::attach_invitation;
 use super::{ServiceError, ServiceResult, stored};
 use crate::auth::{hash_token, random_secret};
 use crate::domain::audit::{AuditContext, Channel, NewAuditEvent, events};
-use crate::domain::email::{EmailTemplate, SIGN_IN_URL_PLACEHOLDER};
+use crate::domain::email::{EmailTemplate, RenderedEmail, SIGN_IN_URL_PLACEHOLDER};
 use crate::domain::invitation::ACCEPT_URL_PLACEHOLDER;
 use crate::domain::{InvitationId, Member, MemberId, MemberStatus, OrganizationId, Role, UserId};
 use crate::mail::{Mailer, OutgoingMail};
@@ -86,24 +86,21 @@ fn deliver_one(
         .map(|i| stored("email_outbox.invitation_id", i))
         .transpose()?;
     // Messages queued before templates were stored carry their rendered bodies.
-    let mut mail = match message.template.as_deref() {
-        Some(stored_template) => {
-            let rendered = EmailTemplate::from_json(stored_template)
-                .map_err(|_| StorageError::Corrupt(format!("email_outbox {} template", message.id)))?
-                .render();
-            OutgoingMail {
-                to: message.recipient.clone(),
-                subject: rendered.subject,
-                text: rendered.text,
-                html: rendered.html,
-            }
-        }
-        None => OutgoingMail {
-            to: message.recipient.clone(),
+    let rendered = match message.template.as_deref() {
+        Some(stored_template) => EmailTemplate::from_json(stored_template)
+            .map_err(|_| StorageError::Corrupt(format!("email_outbox {} template", message.id)))?
+            .render(),
+        None => RenderedEmail {
             subject: message.subject.clone(),
             text: message.body_text.clone(),
             html: message.body_html.clone(),
         },
+    };
+    let mut mail = OutgoingMail {
+        to: message.recipient.clone(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
     };
 
     // Mint this attempt's token, committed before the e-mail leaves so that the link works on arrival.

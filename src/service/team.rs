@@ -485,23 +485,14 @@ pub(crate) fn issue_invitation(
         conn,
         member.organization_id,
         &OutboxRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            organization_id: member.organization_id.to_string(),
             invitation_id: Some(id.to_string()),
-            recipient: email.as_str().to_owned(),
-            subject,
-            // Rendered when the message leaves (see `domain::email`).
-            body_text: String::new(),
-            body_html: String::new(),
-            template: Some(template.to_json()),
-            status: "PENDING".to_owned(),
-            attempts: 0,
-            next_attempt_at: now,
-            locked_until: None,
-            last_error: None,
-            created_at: now,
-            sent_at: None,
-            sign_in_link_id: None,
+            ..OutboxRow::queued(
+                member.organization_id,
+                email.as_str().to_owned(),
+                subject,
+                template.to_json(),
+                now,
+            )
         },
     )?;
     Ok(IssuedInvitation {

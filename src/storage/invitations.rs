@@ -110,6 +110,37 @@ pub struct OutboxRow {
     pub template: Option<String>,
 }
 
+impl OutboxRow {
+    /// A message queued now, to be rendered from `template` (`domain::email::EmailTemplate` as
+    /// JSON) when it leaves.
+    pub fn queued(
+        organization_id: OrganizationId,
+        recipient: String,
+        subject: String,
+        template: String,
+        now: NaiveDateTime,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            organization_id: organization_id.to_string(),
+            invitation_id: None,
+            recipient,
+            subject,
+            body_text: String::new(),
+            body_html: String::new(),
+            status: "PENDING".to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+            sign_in_link_id: None,
+            template: Some(template),
+        }
+    }
+}
+
 pub fn insert_outbox_message(
     conn: &mut DbConnection,
     organization_id: OrganizationId,

@@ -394,22 +394,17 @@ async fn a_message_queued_with_rendered_bodies_still_leaves(backend: Backend) {
         &mut conn,
         app.org,
         &roster::storage::OutboxRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            organization_id: app.org.to_string(),
             invitation_id: Some(invitation.id.clone()),
-            recipient: "legacy@example.com".into(),
-            subject: "Stored whole".into(),
             body_text: format!("Rendered long ago: {placeholder}\n"),
             body_html: format!("<p><a href=\"{placeholder}\">Rendered long ago</a></p>"),
-            status: "PENDING".into(),
-            attempts: 0,
-            next_attempt_at: now,
-            locked_until: None,
-            last_error: None,
-            created_at: now,
-            sent_at: None,
-            sign_in_link_id: None,
             template: None,
+            ..roster::storage::OutboxRow::queued(
+                app.org,
+                "legacy@example.com".into(),
+                "Stored whole".into(),
+                String::new(),
+                now,
+            )
         },
     )
     .unwrap();
